@@ -1,0 +1,29 @@
+// Command containerd-shim-reaper-v2 is the containerd shim of Reaper: it runs a
+// pod's containers as plain processes on the host.
+package main
+
+import (
+	"context"
+	"os"
+
+	cdshim "github.com/containerd/containerd/v2/pkg/shim"
+
+	"reaper.dev/reaper/runtime"
+	"reaper.dev/reaper/shim"
+)
+
+func main() {
+	// The init helper and the pause process are this binary re-executed by the shim;
+	// they must be dispatched before RunShim parses containerd's flags.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case runtime.InitArg:
+			runtime.RunInit()
+		case runtime.PauseArg:
+			runtime.RunPause()
+		}
+	}
+
+	shim.Register()
+	cdshim.RunShim(context.Background(), shim.Manager{})
+}

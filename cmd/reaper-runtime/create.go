@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"reaper.dev/reaper/runtime"
+)
+
+func newCreateCommand(opts *globalOptions) *cobra.Command {
+	var bundle, pidFile string
+	cmd := &cobra.Command{
+		Use:   "create [flags] CONTAINER_ID",
+		Short: "Create a container from an OCI bundle; its process waits for start",
+		Example: `  reaper-runtime create --bundle /tmp/bundle demo
+  reaper-runtime start demo`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			absBundle, err := filepath.Abs(bundle)
+			if err != nil {
+				return fmt.Errorf("invalid --bundle %q: %w", bundle, err)
+			}
+
+			container, err := runtime.Create(runtime.CreateOptions{
+				Root:       opts.root,
+				ID:         args[0],
+				Bundle:     absBundle,
+				Executable: "/proc/self/exe",
+				Stdin:      os.Stdin,
+				Stdout:     os.Stdout,
+				Stderr:     os.Stderr,
+			})
+			if err != nil {
+				return err
+			}
+			opts.logger.Info("created container", "id", container.ID, "pid", container.Pid, "bundle", container.Bundle)
+
+			if pidFile != "" {
+				return writePidFile(pidFile, container.Pid)
+			}
+			return nil
+		},
+	}
+
+	cmd.Flags().StringVarP(&bundle, "bundle", "b", ".", "path to the OCI bundle (the folder holding config.json)")
+	cmd.Flags().StringVar(&pidFile, "pid-file", "", "write the container's host pid to this file")
+	return cmd
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("failed to write the pid file %s: %w", path, err)
+	}
+
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("failed to write the pid file %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Shared settings for the hack/ scripts: pinned versions and the cache layout.
+# Source it; it defines variables and small helpers and runs nothing.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE_DIR=${REAPER_CACHE:-$REPO_ROOT/.cache}
+
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
+RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
+CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+
+# Each component version is installed into its own folder, so a version bump rebuilds only
+# that component and the old build stays usable for a side-by-side run.
+containerd_bin() { echo "$CACHE_DIR/containerd-$CONTAINERD_VERSION/bin"; }
+runc_bin() { echo "$CACHE_DIR/runc-$RUNC_VERSION/bin"; }
+crictl_bin() { echo "$CACHE_DIR/crictl-$CRICTL_VERSION/bin"; }
+images_dir() { echo "$CACHE_DIR/images"; }
+
+# Images built by hack/images.sh. containerd-up.sh pins PAUSE_IMAGE as the CRI sandbox image.
+PAUSE_IMAGE=localhost/reaper/pause:3.10
+PLACEHOLDER_IMAGE=localhost/reaper/placeholder:1
+pause_image_tar() { echo "$(images_dir)/pause.tar"; }
+placeholder_image_tar() { echo "$(images_dir)/placeholder.tar"; }
+reaper_bin() { echo "$REPO_ROOT/bin"; }
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+require_root() {
+  [[ $(id -u) -eq 0 ]] || die "this step must run as root (it starts containerd and host processes); rerun with sudo"
+}

@@ -1,0 +1,318 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// OCI status values, as reaper-runtime state prints them.
+const (
+	StatusCreated = "created"
+	StatusRunning = "running"
+	StatusStopped = "stopped"
+)
+
+// ErrNotRunning is returned for a signal to a container whose process is gone.
+var ErrNotRunning = errors.New("container is not running")
+
+// Container is a host process created from an OCI bundle, with its state directory.
+type Container struct {
+	State
+
+	dir  string
+	init *initHandle // set only in the process that created the container
+}
+
+// CreateOptions describe a container to create.
+type CreateOptions struct {
+	// Root is the state root; the container's state lives in Root/ID.
+	Root   string
+	ID     string
+	Bundle string
+
+	// Spec is the bundle's spec; Create loads it from Bundle when nil.
+	Spec *specs.Spec
+	// Process replaces Spec.Process, as the shim does to run its pause mode.
+	Process *specs.Process
+	// Path, when set, is the executable to run instead of resolving args[0].
+	Path string
+
+	// Executable is the binary whose init mode runs the helper (RunInit).
+	Executable string
+
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	// StartProcess starts the helper; the shim passes one that registers the pid with
+	// its reaper before an exit can be collected. The default is exec.Cmd.Start.
+	StartProcess func(*exec.Cmd) error
+}
+
+// Create starts the init helper of a new container and leaves it blocked until Start.
+func Create(opts CreateOptions) (*Container, error) {
+	if err := ValidateID(opts.ID); err != nil {
+		return nil, err
+	}
+
+	spec, err := createSpec(opts)
+	if err != nil {
+		return nil, err
+	}
+
+	dir, err := createStateDir(opts.Root, opts.ID)
+	if err != nil {
+		return nil, err
+	}
+
+	container, err := spawnContainer(opts, spec, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return container, nil
+}
+
+func createSpec(opts CreateOptions) (*specs.Spec, error) {
+	spec := opts.Spec
+	if spec == nil {
+		loaded, err := LoadSpec(opts.Bundle)
+		if err != nil {
+			return nil, err
+		}
+		spec = loaded
+	}
+
+	if opts.Process != nil {
+		copied := *spec
+		copied.Process = opts.Process
+		spec = &copied
+	}
+	return spec, nil
+}
+
+func createStateDir(root, id string) (string, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", fmt.Errorf("failed to create the state root %s: %w", root, err)
+	}
+
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("container %q already exists in %s: delete it first", id, root)
+		}
+		return "", fmt.Errorf("failed to create the state directory %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+func spawnContainer(opts CreateOptions, spec *specs.Spec, dir string) (*Container, error) {
+	handle, err := spawnInit(spawnOptions{
+		executable: opts.Executable,
+		config:     initConfig(opts, spec),
+		execFIFO:   filepath.Join(dir, execFIFOFile),
+		stdin:      opts.Stdin,
+		stdout:     opts.Stdout,
+		stderr:     opts.Stderr,
+		start:      opts.StartProcess,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	startTime, err := ProcessStartTime(handle.pid)
+	if err != nil {
+		handle.abort()
+		return nil, fmt.Errorf("failed to read the start time of pid %d: %w", handle.pid, err)
+	}
+
+	container := &Container{
+		State: State{
+			ID:          opts.ID,
+			Bundle:      opts.Bundle,
+			Pid:         handle.pid,
+			StartTime:   startTime,
+			Created:     time.Now().UTC(),
+			Annotations: spec.Annotations,
+		},
+		dir:  dir,
+		init: handle,
+	}
+	if err := writeJSON(filepath.Join(dir, stateFile), container.State); err != nil {
+		handle.abort()
+		return nil, err
+	}
+	return container, nil
+}
+
+func initConfig(opts CreateOptions, spec *specs.Spec) InitConfig {
+	config := NewInitConfig(spec.Process)
+	config.Path = opts.Path
+	return config
+}
+
+// Load reads the state of container id under root.
+func Load(root, id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+
+	dir := filepath.Join(root, id)
+	container := &Container{dir: dir}
+	if err := readJSON(filepath.Join(dir, stateFile), &container.State); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("container %q does not exist in %s: %w", id, root, fs.ErrNotExist)
+		}
+		return nil, err
+	}
+	return container, nil
+}
+
+// List loads every container under root, sorted by id.
+func List(root string) ([]*Container, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to list %s: %w", root, err)
+	}
+
+	var containers []*Container
+	for _, entry := range entries {
+		if !entry.IsDir() || ValidateID(entry.Name()) != nil {
+			continue
+		}
+		container, err := Load(root, entry.Name())
+		if err != nil {
+			continue
+		}
+		containers = append(containers, container)
+	}
+
+	sort.Slice(containers, func(i, j int) bool { return containers[i].ID < containers[j].ID })
+	return containers, nil
+}
+
+// Dir returns the container's state directory.
+func (c *Container) Dir() string {
+	return c.dir
+}
+
+// Status returns created, running or stopped, judged from the live process.
+func (c *Container) Status() string {
+	if !IsRunning(c.Pid, c.StartTime) {
+		return StatusStopped
+	}
+
+	if _, err := os.Lstat(filepath.Join(c.dir, execFIFOFile)); err == nil {
+		return StatusCreated
+	}
+	return StatusRunning
+}
+
+// Start lets the init helper execve the workload. In the process that created the
+// container it also returns an execve failure.
+func (c *Container) Start() error {
+	fifo := filepath.Join(c.dir, execFIFOFile)
+	if _, err := os.Lstat(fifo); err != nil {
+		return fmt.Errorf("container %q cannot be started: it is %s", c.ID, c.Status())
+	}
+
+	alive := func() bool { return IsRunning(c.Pid, c.StartTime) }
+	if err := openExecFIFO(fifo, alive); err != nil {
+		return fmt.Errorf("failed to start container %q: %w", c.ID, err)
+	}
+
+	if err := os.Remove(fifo); err != nil {
+		return fmt.Errorf("failed to remove the exec FIFO of container %q: %w", c.ID, err)
+	}
+
+	if c.init != nil {
+		if err := c.init.waitExec(); err != nil {
+			return fmt.Errorf("failed to start container %q: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// Signal sends sig to the container's main process, or to its whole process group
+// when all is set. It returns ErrNotRunning when the process is gone.
+func (c *Container) Signal(sig syscall.Signal, all bool) error {
+	if !IsRunning(c.Pid, c.StartTime) {
+		return fmt.Errorf("failed to signal container %q: %w", c.ID, ErrNotRunning)
+	}
+
+	err := signalProcess(c.Pid, sig, all)
+	if errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("failed to signal container %q: %w", c.ID, ErrNotRunning)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to send %s to container %q (pid %d): %w", sig, c.ID, c.Pid, err)
+	}
+	return nil
+}
+
+// KillAll sends SIGKILL to every process of the container's process group. It is
+// safe to call after the main process has exited: the group id stays reserved
+// while any member lives.
+func (c *Container) KillAll() {
+	_ = signalProcess(c.Pid, syscall.SIGKILL, true)
+}
+
+// Delete removes the container's state. A container that still runs is refused
+// unless force is set, which kills it first.
+func (c *Container) Delete(force bool) error {
+	if status := c.Status(); status != StatusStopped {
+		if !force {
+			return fmt.Errorf("container %q is %s: stop it first, or delete with --force", c.ID, status)
+		}
+		c.KillAll()
+		_ = signalProcess(c.Pid, syscall.SIGKILL, false)
+	}
+
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("failed to remove the state of container %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// WriteExit records the exit of the main process for a later Delete or shim cleanup.
+func (c *Container) WriteExit(exit Exit) error {
+	return writeJSON(filepath.Join(c.dir, exitFile), exit)
+}
+
+// ReadExit returns the recorded exit of the main process, if any.
+func (c *Container) ReadExit() (*Exit, error) {
+	var exit Exit
+	if err := readJSON(filepath.Join(c.dir, exitFile), &exit); err != nil {
+		return nil, err
+	}
+	return &exit, nil
+}
+
+// OCIState returns the state in the format of the OCI runtime spec.
+func (c *Container) OCIState() specs.State {
+	status := c.Status()
+	state := specs.State{
+		Version:     specs.Version,
+		ID:          c.ID,
+		Status:      specs.ContainerState(status),
+		Bundle:      c.Bundle,
+		Annotations: c.Annotations,
+	}
+	if status != StatusStopped {
+		state.Pid = c.Pid
+	}
+	return state
+}

@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// RunInit is the body of the init helper. It never returns: it either execve's the
+// workload or exits with status 127 after reporting the error to its parent.
+func RunInit() {
+	// The Go runtime may move goroutines between threads; prctl and execve act on the
+	// calling thread, so stay on one.
+	goruntime.LockOSThread()
+
+	status := os.NewFile(initStatusFD, "init-status")
+	syscall.CloseOnExec(initStatusFD)
+
+	if err := runInit(status); err != nil {
+		report(status, initStatus{Error: err.Error()})
+		fmt.Fprintf(os.Stderr, "reaper init: %v\n", err)
+		os.Exit(127)
+	}
+}
+
+func runInit(status *os.File) error {
+	config, err := readInitConfig()
+	if err != nil {
+		return err
+	}
+
+	if err := applyUser(config.User); err != nil {
+		return err
+	}
+
+	if err := os.Chdir(config.Cwd); err != nil {
+		return fmt.Errorf("failed to change to the working directory %q on the host: %w", config.Cwd, err)
+	}
+
+	path := config.Path
+	if path == "" {
+		path, err = LookPath(config.Args[0], config.Env, config.Cwd)
+		if err != nil {
+			return err
+		}
+	}
+
+	if config.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("failed to set no_new_privs: %w", err)
+		}
+	}
+
+	report(status, initStatus{Ready: true})
+
+	if err := waitForStart(); err != nil {
+		return err
+	}
+
+	if err := unix.Exec(path, config.Args, config.Env); err != nil {
+		return fmt.Errorf("exec %q: %w", config.Args[0], err)
+	}
+	return nil
+}
+
+func readInitConfig() (*InitConfig, error) {
+	pipe := os.NewFile(initConfigFD, "init-config")
+	defer pipe.Close()
+
+	var config InitConfig
+	if err := json.NewDecoder(pipe).Decode(&config); err != nil {
+		return nil, fmt.Errorf("failed to read the init config from the parent: %w", err)
+	}
+
+	if len(config.Args) == 0 {
+		return nil, fmt.Errorf("invalid OCI process: args is empty, set at least the executable")
+	}
+	return &config, nil
+}
+
+// applyUser sets the groups, gid, uid and umask of the spec's user. Go applies each
+// credential call to every thread of the process.
+func applyUser(user specs.User) error {
+	groups := make([]int, 0, len(user.AdditionalGids))
+	for _, gid := range user.AdditionalGids {
+		groups = append(groups, int(gid))
+	}
+
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("failed to set additional gids %v: %w", user.AdditionalGids, err)
+	}
+
+	if err := syscall.Setgid(int(user.GID)); err != nil {
+		return fmt.Errorf("failed to set gid %d: %w", user.GID, err)
+	}
+
+	if err := syscall.Setuid(int(user.UID)); err != nil {
+		return fmt.Errorf("failed to set uid %d: %w", user.UID, err)
+	}
+
+	if user.Umask != nil {
+		syscall.Umask(int(*user.Umask))
+	}
+	return nil
+}
+
+// waitForStart blocks until Start opens the exec FIFO for reading, then writes the
+// byte that tells Start the workload is about to run.
+func waitForStart() error {
+	path := "/proc/self/fd/" + strconv.Itoa(initFIFOFD)
+	fifo, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("failed to open the exec FIFO: %w", err)
+	}
+	defer fifo.Close()
+
+	unix.Close(initFIFOFD)
+
+	if _, err := fifo.Write([]byte{0}); err != nil {
+		return fmt.Errorf("failed to write to the exec FIFO: %w", err)
+	}
+	return nil
+}
+
+func report(status *os.File, message initStatus) {
+	// A write error means the parent stopped listening (reaper-runtime create has
+	// exited); the message also goes to stderr, so nothing is lost.
+	_ = json.NewEncoder(status).Encode(message)
+}

@@ -1,0 +1,122 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/v2/core/events"
+	cdruntime "github.com/containerd/containerd/v2/core/runtime"
+	cdshim "github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/pkg/shutdown"
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
+	"github.com/containerd/errdefs"
+	runcC "github.com/containerd/go-runc"
+	"github.com/containerd/log"
+	"github.com/containerd/ttrpc"
+)
+
+// stateDirName is the folder in each container's bundle that holds Reaper's state.
+// containerd removes the bundle, and so this folder, after the task is deleted.
+const stateDirName = "reaper"
+
+// selfExecutable names the running shim binary. Re-executing it through /proc keeps
+// working after an upgrade has replaced the file on disk.
+const selfExecutable = "/proc/self/exe"
+
+var _ cdshim.TTRPCService = (*service)(nil)
+
+// service implements containerd's task API v3 for every container of one pod.
+type service struct {
+	ctx       context.Context
+	publisher events.Publisher
+	shutdown  shutdown.Service
+	events    chan any
+	exits     chan runcC.Exit
+
+	// mu guards containers and byPid.
+	mu         sync.Mutex
+	containers map[string]*container
+	byPid      map[int]*container
+}
+
+// newService starts the exit loop and the event forwarder of a serving shim.
+func newService(ctx context.Context, publisher cdshim.Publisher, sd shutdown.Service) *service {
+	s := &service{
+		ctx:        ctx,
+		publisher:  publisher,
+		shutdown:   sd,
+		events:     make(chan any, 128),
+		exits:      reaper.Default.Subscribe(),
+		containers: make(map[string]*container),
+		byPid:      make(map[int]*container),
+	}
+
+	go s.processExits()
+	go s.forward(ctx, publisher)
+	return s
+}
+
+// RegisterTTRPC registers the task service on the shim's ttrpc server.
+func (s *service) RegisterTTRPC(server *ttrpc.Server) error {
+	taskAPI.RegisterTTRPCTaskService(server, s)
+	return nil
+}
+
+func (s *service) get(id string) (*container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	c, ok := s.containers[id]
+	if !ok {
+		return nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
+	}
+	return c, nil
+}
+
+// send queues an event; one goroutine publishes them in order.
+func (s *service) send(event any) {
+	select {
+	case s.events <- event:
+	case <-s.shutdown.Done():
+	}
+}
+
+func (s *service) forward(ctx context.Context, publisher cdshim.Publisher) {
+	ctx = context.WithoutCancel(ctx)
+	defer publisher.Close()
+
+	for {
+		select {
+		case event := <-s.events:
+			s.publish(ctx, event)
+		case <-s.shutdown.Done():
+			s.drainEvents(ctx)
+			return
+		}
+	}
+}
+
+func (s *service) drainEvents(ctx context.Context) {
+	for {
+		select {
+		case event := <-s.events:
+			s.publish(ctx, event)
+		default:
+			return
+		}
+	}
+}
+
+func (s *service) publish(ctx context.Context, event any) {
+	topic := cdruntime.GetTopic(event)
+	if err := s.publisher.Publish(ctx, topic, event); err != nil {
+		log.G(ctx).WithError(err).WithField("topic", topic).Error("failed to publish event")
+	}
+}
+
+func shimPid() uint32 {
+	return uint32(os.Getpid())
+}

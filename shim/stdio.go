@@ -1,0 +1,142 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/fifo"
+	"github.com/containerd/log"
+)
+
+// ioDrainTimeout bounds how long Delete waits for output to drain. A grandchild
+// that escaped the container can hold a pipe open forever.
+const ioDrainTimeout = 10 * time.Second
+
+// processIO connects a process's stdout and stderr to containerd's FIFOs. The
+// process writes into pipes and one goroutine per stream copies them to the FIFOs,
+// so the shim can close the FIFOs even when a leftover process holds the pipes.
+type processIO struct {
+	stdout, stderr *os.File // write ends handed to the process; nil means /dev/null
+
+	copies  sync.WaitGroup
+	closers []io.Closer // FIFO ends and pipe read ends, closed after the copies end
+}
+
+// newProcessIO opens the FIFOs named by containerd. An empty path leaves the stream
+// unconnected.
+func newProcessIO(ctx context.Context, id, stdoutPath, stderrPath string) (_ *processIO, retErr error) {
+	pio := &processIO{}
+	defer func() {
+		if retErr != nil {
+			pio.closeAll()
+		}
+	}()
+
+	var err error
+	if pio.stdout, err = pio.openStream(ctx, id, "stdout", stdoutPath); err != nil {
+		return nil, err
+	}
+	if pio.stderr, err = pio.openStream(ctx, id, "stderr", stderrPath); err != nil {
+		return nil, err
+	}
+	return pio, nil
+}
+
+func (pio *processIO) openStream(ctx context.Context, id, name, uri string) (*os.File, error) {
+	if uri == "" {
+		return nil, nil
+	}
+
+	path, err := fifoPath(uri)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s of container %q: %w", name, id, err)
+	}
+
+	writer, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the %s FIFO %s: %w", name, path, err)
+	}
+	pio.closers = append(pio.closers, writer)
+
+	// A reader of our own keeps writes from failing with EPIPE while containerd, the
+	// real reader, restarts; output then waits in the FIFO.
+	keepOpen, err := fifo.OpenFifo(ctx, path, syscall.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the %s FIFO %s for reading: %w", name, path, err)
+	}
+	pio.closers = append(pio.closers, keepOpen)
+
+	pipeR, pipeW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the %s pipe: %w", name, err)
+	}
+	pio.closers = append(pio.closers, pipeR)
+
+	pio.copies.Add(1)
+	go pio.copy(ctx, id, name, writer, pipeR)
+	return pipeW, nil
+}
+
+func (pio *processIO) copy(ctx context.Context, id, name string, dst io.WriteCloser, src io.Reader) {
+	defer pio.copies.Done()
+
+	if _, err := io.Copy(dst, src); err != nil {
+		log.G(ctx).WithError(err).WithFields(log.Fields{"id": id, "stream": name}).Warn("copy of container output ended with an error")
+	}
+	// Closing the FIFO's writer is what tells containerd that the stream ended.
+	dst.Close()
+}
+
+// closeChildEnds closes the shim's copies of the pipe ends the process now holds, so
+// that the copies see EOF when the process and its children exit.
+func (pio *processIO) closeChildEnds() {
+	for _, file := range []*os.File{pio.stdout, pio.stderr} {
+		if file != nil {
+			file.Close()
+		}
+	}
+}
+
+// wait blocks until all output is copied, at most ioDrainTimeout, then closes every
+// FIFO and pipe.
+func (pio *processIO) wait(ctx context.Context, id string) {
+	done := make(chan struct{})
+	go func() {
+		pio.copies.Wait()
+		close(done)
+	}()
+
+	select {
+	case <-done:
+	case <-time.After(ioDrainTimeout):
+		log.G(ctx).WithField("id", id).Warn("output did not drain; a process outside the container still holds its stdout or stderr")
+	}
+	pio.closeAll()
+}
+
+func (pio *processIO) closeAll() {
+	pio.closeChildEnds()
+	for _, closer := range pio.closers {
+		closer.Close()
+	}
+}
+
+// fifoPath accepts containerd's stdio forms that name a FIFO: a plain path or a
+// fifo:// URI. Logging binaries and files (binary://, file://) are not used by CRI.
+func fifoPath(uri string) (string, error) {
+	parsed, err := url.Parse(uri)
+	if err != nil || parsed.Scheme == "" {
+		return uri, nil
+	}
+
+	if parsed.Scheme != "fifo" {
+		return "", fmt.Errorf("stdio URI %q: scheme %q is not supported, use a FIFO path", uri, parsed.Scheme)
+	}
+	return parsed.Path, nil
+}

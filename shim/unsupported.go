@@ -1,0 +1,59 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+)
+
+// The RPCs below are not implemented yet. containerd treats ErrNotImplemented from
+// these calls as a plain failure; it must never come from Create or Connect, where it
+// makes containerd fall back to task API v2.
+
+func notImplemented(call string) error {
+	return errgrpc.ToGRPC(fmt.Errorf("%s is not supported by the reaper shim yet: %w", call, errdefs.ErrNotImplemented))
+}
+
+// Exec is not supported yet.
+func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("exec")
+}
+
+// ResizePty is not supported yet.
+func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("resize pty")
+}
+
+// CloseIO has nothing to close while stdin is not connected.
+func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptypes.Empty, error) {
+	return empty, nil
+}
+
+// Update is not supported yet.
+func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("update")
+}
+
+// Stats is not supported yet.
+func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
+	return nil, notImplemented("stats")
+}
+
+// Pause is not supported.
+func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("pause")
+}
+
+// Resume is not supported.
+func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("resume")
+}
+
+// Checkpoint is not supported: a host process cannot be checkpointed without CRIU.
+func (s *service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("checkpoint")
+}
