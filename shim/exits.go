@@ -15,65 +15,69 @@ func (s *service) processExits() {
 		exit := &exitEvent{pid: e.Pid, status: e.Status, timestamp: e.Timestamp}
 
 		s.mu.Lock()
-		c := s.byPid[e.Pid]
-		_, created := s.containers[containerID(c)]
+		p := s.byPid[e.Pid]
+		spawned := p != nil && p.host != nil
 		s.mu.Unlock()
 
-		if c == nil {
+		if p == nil {
 			// An orphan re-parented to the shim, reaped so it leaves no zombie.
 			continue
 		}
-		s.onExit(c, exit, created)
+		s.onExit(p, exit, spawned)
 	}
 }
 
-func containerID(c *container) string {
-	if c == nil {
-		return ""
-	}
-	return c.id
-}
-
-// onExit records an exit, or holds it while Create or Start has yet to publish the
+// onExit records an exit, or holds it while spawn or Start has yet to publish the
 // event that must come before TaskExit.
-func (s *service) onExit(c *container, exit *exitEvent, created bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (s *service) onExit(p *process, exit *exitEvent, spawned bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 
-	if !created || c.starting {
-		c.earlyExit = exit
+	if !spawned || p.starting {
+		p.earlyExit = exit
 		return
 	}
-	s.handleExitLocked(c, exit)
+	s.handleExitLocked(p, exit)
 }
 
-// handleExitLocked marks the container stopped, kills what is left of it, and
-// publishes TaskExit. The caller holds c.mu.
-func (s *service) handleExitLocked(c *container, exit *exitEvent) {
-	if c.status == task.Status_STOPPED {
+// handleExitLocked marks the process stopped and publishes TaskExit. When the main
+// process exits, the rest of the container is killed. The caller holds p.mu.
+func (s *service) handleExitLocked(p *process, exit *exitEvent) {
+	if p.status == task.Status_STOPPED {
 		return
 	}
 
-	c.status = task.Status_STOPPED
-	c.exitStatus = exit.status
-	c.exitedAt = exit.timestamp
-	c.earlyExit = nil
+	p.status = task.Status_STOPPED
+	p.exitStatus = exit.status
+	p.exitedAt = exit.timestamp
+	p.earlyExit = nil
 
-	// Without a private PID namespace the children of the main process would outlive
-	// it and hold its stdout and stderr open, as runc's shim also assumes.
-	c.host.KillAll()
-
-	record := runtime.Exit{Pid: exit.pid, Status: exit.status, ExitedAt: exit.timestamp}
-	if err := c.host.WriteExit(record); err != nil {
-		log.G(s.ctx).WithError(err).WithField("id", c.id).Warn("failed to record the exit status")
+	if p.execID == "" {
+		s.killContainer(p.container)
+		record := runtime.Exit{Pid: exit.pid, Status: exit.status, ExitedAt: exit.timestamp}
+		if err := p.host.WriteExit(record); err != nil {
+			log.G(s.ctx).WithError(err).WithField("id", p.container.id).Warn("failed to record the exit status")
+		}
 	}
-	close(c.exited)
+	close(p.exited)
 
 	s.send(&eventstypes.TaskExit{
-		ContainerID: c.id,
-		ID:          c.id,
+		ContainerID: p.container.id,
+		ID:          p.id(),
 		Pid:         uint32(exit.pid),
 		ExitStatus:  uint32(exit.status),
 		ExitedAt:    protobuf.ToTimestamp(exit.timestamp),
 	})
+}
+
+// killContainer sends SIGKILL to every process group of the container: the main
+// one and one per exec. Without a private PID namespace, children would outlive the
+// main process and hold its stdout and stderr open, as runc's shim also assumes.
+func (s *service) killContainer(c *container) {
+	c.init.host.KillAll()
+	for _, exec := range c.execList() {
+		if exec.host != nil {
+			exec.host.KillAll()
+		}
+	}
 }

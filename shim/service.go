@@ -18,14 +18,6 @@ import (
 	"github.com/containerd/ttrpc"
 )
 
-// stateDirName is the folder in each container's bundle that holds Reaper's state.
-// containerd removes the bundle, and so this folder, after the task is deleted.
-const stateDirName = "reaper"
-
-// selfExecutable names the running shim binary. Re-executing it through /proc keeps
-// working after an upgrade has replaced the file on disk.
-const selfExecutable = "/proc/self/exe"
-
 var _ cdshim.TTRPCService = (*service)(nil)
 
 // service implements containerd's task API v3 for every container of one pod.
@@ -39,7 +31,7 @@ type service struct {
 	// mu guards containers and byPid.
 	mu         sync.Mutex
 	containers map[string]*container
-	byPid      map[int]*container
+	byPid      map[int]*process
 }
 
 // newService starts the exit loop and the event forwarder of a serving shim.
@@ -51,7 +43,7 @@ func newService(ctx context.Context, publisher cdshim.Publisher, sd shutdown.Ser
 		events:     make(chan any, 128),
 		exits:      reaper.Default.Subscribe(),
 		containers: make(map[string]*container),
-		byPid:      make(map[int]*container),
+		byPid:      make(map[int]*process),
 	}
 
 	go s.processExits()

@@ -18,11 +18,17 @@ import (
 // that escaped the container can hold a pipe open forever.
 const ioDrainTimeout = 10 * time.Second
 
-// processIO connects a process's stdout and stderr to containerd's FIFOs. The
-// process writes into pipes and one goroutine per stream copies them to the FIFOs,
-// so the shim can close the FIFOs even when a leftover process holds the pipes.
+// processIO connects a process's stdio to containerd's FIFOs. The process uses
+// pipes and one goroutine per stream copies between them and the FIFOs, so the shim
+// can close the FIFOs even when a leftover process holds the pipes.
 type processIO struct {
-	stdout, stderr *os.File // write ends handed to the process; nil means /dev/null
+	// The pipe ends handed to the process; nil means /dev/null.
+	stdin, stdout, stderr *os.File
+
+	// stdinHold is a writer of the stdin FIFO that the shim holds, so the process
+	// sees no EOF while the client reconnects. CloseIO closes it.
+	stdinOnce sync.Once
+	stdinHold io.Closer
 
 	copies  sync.WaitGroup
 	closers []io.Closer // FIFO ends and pipe read ends, closed after the copies end
@@ -30,7 +36,7 @@ type processIO struct {
 
 // newProcessIO opens the FIFOs named by containerd. An empty path leaves the stream
 // unconnected.
-func newProcessIO(ctx context.Context, id, stdoutPath, stderrPath string) (_ *processIO, retErr error) {
+func newProcessIO(ctx context.Context, id, stdinPath, stdoutPath, stderrPath string) (_ *processIO, retErr error) {
 	pio := &processIO{}
 	defer func() {
 		if retErr != nil {
@@ -39,6 +45,9 @@ func newProcessIO(ctx context.Context, id, stdoutPath, stderrPath string) (_ *pr
 	}()
 
 	var err error
+	if pio.stdin, err = pio.openStdin(ctx, id, stdinPath); err != nil {
+		return nil, err
+	}
 	if pio.stdout, err = pio.openStream(ctx, id, "stdout", stdoutPath); err != nil {
 		return nil, err
 	}
@@ -55,7 +64,7 @@ func (pio *processIO) openStream(ctx context.Context, id, name, uri string) (*os
 
 	path, err := fifoPath(uri)
 	if err != nil {
-		return nil, fmt.Errorf("invalid %s of container %q: %w", name, id, err)
+		return nil, fmt.Errorf("invalid %s of process %q: %w", name, id, err)
 	}
 
 	writer, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
@@ -93,10 +102,53 @@ func (pio *processIO) copy(ctx context.Context, id, name string, dst io.WriteClo
 	dst.Close()
 }
 
+func (pio *processIO) openStdin(ctx context.Context, id, uri string) (*os.File, error) {
+	if uri == "" {
+		return nil, nil
+	}
+
+	path, err := fifoPath(uri)
+	if err != nil {
+		return nil, fmt.Errorf("invalid stdin of process %q: %w", id, err)
+	}
+
+	reader, err := fifo.OpenFifo(ctx, path, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the stdin FIFO %s: %w", path, err)
+	}
+	pio.closers = append(pio.closers, reader)
+
+	hold, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the stdin FIFO %s for writing: %w", path, err)
+	}
+	pio.stdinHold = hold
+
+	pipeR, pipeW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the stdin pipe: %w", err)
+	}
+
+	go func() {
+		_, _ = io.Copy(pipeW, reader)
+		pipeW.Close()
+	}()
+	return pipeR, nil
+}
+
+// closeStdin lets the process see EOF on stdin once the client has closed its end.
+func (pio *processIO) closeStdin() {
+	pio.stdinOnce.Do(func() {
+		if pio.stdinHold != nil {
+			pio.stdinHold.Close()
+		}
+	})
+}
+
 // closeChildEnds closes the shim's copies of the pipe ends the process now holds, so
 // that the copies see EOF when the process and its children exit.
 func (pio *processIO) closeChildEnds() {
-	for _, file := range []*os.File{pio.stdout, pio.stderr} {
+	for _, file := range []*os.File{pio.stdin, pio.stdout, pio.stderr} {
 		if file != nil {
 			file.Close()
 		}
@@ -122,6 +174,7 @@ func (pio *processIO) wait(ctx context.Context, id string) {
 
 func (pio *processIO) closeAll() {
 	pio.closeChildEnds()
+	pio.closeStdin()
 	for _, closer := range pio.closers {
 		closer.Close()
 	}

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -19,15 +15,14 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"reaper.dev/reaper/runtime"
 )
 
 var empty = &ptypes.Empty{}
 
-// deleteKillTimeout bounds the wait for a created but never started container to
-// exit after SIGKILL.
+// deleteKillTimeout bounds the wait for a created but never started process to exit
+// after SIGKILL.
 const deleteKillTimeout = 5 * time.Second
 
 // Create starts the container's init helper, which waits for Start.
@@ -38,13 +33,14 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, errgrpc.ToGRPC(err)
 	}
 
+	pid := uint32(c.init.pid())
 	s.send(&eventstypes.TaskCreate{
 		ContainerID: r.ID,
 		Bundle:      r.Bundle,
 		IO:          &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
-		Pid:         uint32(c.pid()),
+		Pid:         pid,
 	})
-	return &taskAPI.CreateTaskResponse{Pid: uint32(c.pid())}, nil
+	return &taskAPI.CreateTaskResponse{Pid: pid}, nil
 }
 
 func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*container, error) {
@@ -61,27 +57,22 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 		return nil, fmt.Errorf("container %q: %w", r.ID, errdefs.ErrAlreadyExists)
 	}
 
-	pio, err := newProcessIO(ctx, r.ID, r.Stdout, r.Stderr)
-	if err != nil {
-		return nil, err
-	}
-
 	c := &container{
 		id:      r.ID,
 		bundle:  r.Bundle,
 		spec:    spec,
 		sandbox: runtime.IsSandbox(spec),
-		stdin:   r.Stdin,
-		stdout:  r.Stdout,
-		stderr:  r.Stderr,
-		io:      pio,
-		exited:  make(chan struct{}),
-		status:  task.Status_CREATED,
+		execs:   make(map[string]*process),
 	}
-	if err := s.spawn(c, pio); err != nil {
-		pio.closeAll()
+	c.init = newProcess(c, "", nil, r.Stdin, r.Stdout, r.Stderr)
+
+	if err := s.spawn(ctx, c.init); err != nil {
 		return nil, err
 	}
+
+	s.mu.Lock()
+	s.containers[c.id] = c
+	s.mu.Unlock()
 	return c, nil
 }
 
@@ -93,271 +84,274 @@ func checkCreateRequest(r *taskAPI.CreateTaskRequest) error {
 	if r.Checkpoint != "" {
 		return fmt.Errorf("container %q: restoring from a checkpoint is not supported: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
+	return checkTerminal(r.Terminal, r.ID)
+}
 
-	// TODO: allocate a pty for tty containers (kubectl run -it); until then they are rejected.
-	if r.Terminal {
-		return fmt.Errorf("container %q: a terminal (tty: true) is not supported yet: %w", r.ID, errdefs.ErrInvalidArgument)
+// checkTerminal rejects tty processes, which need a pty the shim does not allocate yet.
+func checkTerminal(terminal bool, id string) error {
+	// TODO: allocate a pty for tty processes (kubectl run -it, kubectl exec -it).
+	if terminal {
+		return fmt.Errorf("process %q: a terminal (tty: true) is not supported yet: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
 
-// spawn creates the host process and registers it, so that processExits can match
-// its exit even when it comes before spawn returns.
-func (s *service) spawn(c *container, pio *processIO) error {
-	var spawnedPid int
-	host, err := runtime.Create(runtime.CreateOptions{
-		Root:       filepath.Join(c.bundle, stateDirName),
-		ID:         c.id,
-		Bundle:     c.bundle,
-		Spec:       c.spec,
-		Process:    processFor(c),
-		Path:       pausePath(c),
-		Executable: selfExecutable,
-		Stdout:     writerOrNil(pio.stdout),
-		Stderr:     writerOrNil(pio.stderr),
-		StartProcess: func(cmd *exec.Cmd) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-
-			if err := cmd.Start(); err != nil {
-				return err
-			}
-			spawnedPid = cmd.Process.Pid
-			s.byPid[spawnedPid] = c
-			return nil
-		},
-	})
-	pio.closeChildEnds()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		delete(s.byPid, spawnedPid)
-		return err
-	}
-
-	c.host = host
-	s.containers[c.id] = c
-	return nil
-}
-
-// processFor returns the process a container runs: the spec's, or for the pod
-// sandbox the shim's own pause mode.
-func processFor(c *container) *specs.Process {
-	if !c.sandbox {
-		return nil
-	}
-
-	process := *c.spec.Process
-	process.Args = []string{os.Args[0], runtime.PauseArg}
-	process.Env = nil
-	process.Cwd = "/"
-	return &process
-}
-
-func pausePath(c *container) string {
-	if !c.sandbox {
-		return ""
-	}
-	return selfExecutable
-}
-
-// Start lets the container's workload run and publishes TaskStart, then any exit
-// that came in the meantime.
+// Start runs a created main process, or spawns and runs an exec process, then
+// publishes its start event and any exit that came in the meantime.
 func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
-	c, err := s.getInit(r.ID, r.ExecID)
+	p, err := s.getProcess(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
-	if err := c.beginStart(); err != nil {
+	if err := p.beginStart(); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
-	startErr := c.host.Start()
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.starting = false
-
+	startErr := s.runProcess(ctx, p)
+	s.finishStart(p, startErr)
 	if startErr != nil {
-		log.G(ctx).WithError(startErr).WithField("id", r.ID).Error("failed to start container")
-	} else {
-		c.status = task.Status_RUNNING
-		s.send(&eventstypes.TaskStart{ContainerID: c.id, Pid: uint32(c.pid())})
-	}
-
-	if c.earlyExit != nil {
-		s.handleExitLocked(c, c.earlyExit)
-	}
-
-	if startErr != nil {
+		log.G(ctx).WithError(startErr).WithFields(log.Fields{"id": r.ID, "exec_id": r.ExecID}).Error("failed to start process")
 		return nil, errgrpc.ToGRPC(startErr)
 	}
-	return &taskAPI.StartResponse{Pid: uint32(c.pid())}, nil
+	return &taskAPI.StartResponse{Pid: uint32(p.pid())}, nil
 }
 
-func (c *container) beginStart() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (p *process) beginStart() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 
-	if c.status != task.Status_CREATED || c.starting {
-		return fmt.Errorf("container %q is %s, only a created container can start: %w",
-			c.id, c.status, errdefs.ErrFailedPrecondition)
+	if p.status != task.Status_CREATED || p.starting {
+		return fmt.Errorf("process %q is %s, only a created process can start: %w", p.id(), p.status, errdefs.ErrFailedPrecondition)
 	}
-	c.starting = true
+	p.starting = true
 	return nil
 }
 
-// getInit returns the container of a request for its main process. Exec processes
-// are not supported yet, so any exec id is unknown.
-func (s *service) getInit(id, execID string) (*container, error) {
-	if execID != "" {
-		return nil, fmt.Errorf("exec %q in container %q: %w", execID, id, errdefs.ErrNotFound)
+// runProcess lets the workload of p execve. An exec process is spawned first, since
+// Exec only registers it.
+func (s *service) runProcess(ctx context.Context, p *process) error {
+	if p.execID != "" {
+		if status, _, _ := p.container.init.snapshot(); status != task.Status_RUNNING {
+			return fmt.Errorf("container %q is %s, exec needs a running container: %w", p.container.id, status, errdefs.ErrFailedPrecondition)
+		}
+		if err := s.spawn(ctx, p); err != nil {
+			return err
+		}
 	}
-	return s.get(id)
+	return p.host.Start()
 }
 
-// State returns the container's status and stdio paths; after a containerd restart,
+// finishStart publishes the start event, or for a failed exec the exit that
+// unblocks its Wait, then handles an exit that came while starting.
+func (s *service) finishStart(p *process, startErr error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting = false
+
+	switch {
+	case startErr == nil:
+		p.status = task.Status_RUNNING
+		s.send(startEvent(p))
+	case p.host == nil:
+		// The exec never ran; 127 is the shell's status for a command that could not run.
+		s.handleExitLocked(p, &exitEvent{status: 127, timestamp: time.Now()})
+		return
+	}
+
+	if p.earlyExit != nil {
+		s.handleExitLocked(p, p.earlyExit)
+	}
+}
+
+func startEvent(p *process) any {
+	if p.execID != "" {
+		return &eventstypes.TaskExecStarted{ContainerID: p.container.id, ExecID: p.execID, Pid: uint32(p.pid())}
+	}
+	return &eventstypes.TaskStart{ContainerID: p.container.id, Pid: uint32(p.pid())}
+}
+
+func (s *service) getProcess(id, execID string) (*process, error) {
+	c, err := s.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.process(execID)
+}
+
+// State returns a process's status and stdio paths; after a containerd restart,
 // CRI reopens the FIFOs from these paths.
 func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
-	c, err := s.getInit(r.ID, r.ExecID)
+	p, err := s.getProcess(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
-	status, exitStatus, exitedAt := c.snapshot()
+	status, exitStatus, exitedAt := p.snapshot()
 	return &taskAPI.StateResponse{
-		ID:         c.id,
-		Bundle:     c.bundle,
-		Pid:        uint32(c.pid()),
+		ID:         p.id(),
+		ExecID:     p.execID,
+		Bundle:     p.container.bundle,
+		Pid:        uint32(p.pid()),
 		Status:     status,
-		Stdin:      c.stdin,
-		Stdout:     c.stdout,
-		Stderr:     c.stderr,
+		Stdin:      p.stdin,
+		Stdout:     p.stdout,
+		Stderr:     p.stderr,
 		ExitStatus: uint32(exitStatus),
 		ExitedAt:   protobuf.ToTimestamp(exitedAt),
 	}, nil
 }
 
-// Wait blocks until the main process exits, with no timeout of its own.
+// Wait blocks until the process exits, with no timeout of its own.
 func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
-	c, err := s.getInit(r.ID, r.ExecID)
+	p, err := s.getProcess(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
 	select {
-	case <-c.exited:
+	case <-p.exited:
 	case <-ctx.Done():
 		return nil, errgrpc.ToGRPC(ctx.Err())
 	}
 
-	_, exitStatus, exitedAt := c.snapshot()
+	_, exitStatus, exitedAt := p.snapshot()
 	return &taskAPI.WaitResponse{
 		ExitStatus: uint32(exitStatus),
 		ExitedAt:   protobuf.ToTimestamp(exitedAt),
 	}, nil
 }
 
-// Kill signals the main process, or every process of the container when All is set.
+// Kill signals a process. For the main process, All signals every process of the
+// container, and is still valid after the main process has exited.
 func (s *service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*ptypes.Empty, error) {
-	c, err := s.getInit(r.ID, r.ExecID)
+	p, err := s.getProcess(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
-	status, _, _ := c.snapshot()
-	if status == task.Status_STOPPED {
-		if r.All {
-			c.host.KillAll()
-			return empty, nil
-		}
-		return nil, errgrpc.ToGRPC(fmt.Errorf("container %q: process already finished: %w", c.id, errdefs.ErrNotFound))
-	}
-
-	err = c.host.Signal(syscall.Signal(r.Signal), r.All)
-	if errors.Is(err, runtime.ErrNotRunning) {
-		return nil, errgrpc.ToGRPC(fmt.Errorf("%w: %w", errdefs.ErrNotFound, err))
-	}
-	if err != nil {
+	if err := s.kill(p, syscall.Signal(r.Signal), r.All && r.ExecID == ""); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 	return empty, nil
 }
 
-// Delete removes a stopped (or never started) container once its output has drained.
+func (s *service) kill(p *process, sig syscall.Signal, all bool) error {
+	status, _, _ := p.snapshot()
+	switch {
+	case status == task.Status_STOPPED && all:
+		s.killContainer(p.container)
+		return nil
+	case status == task.Status_STOPPED:
+		return fmt.Errorf("process %q already finished: %w", p.id(), errdefs.ErrNotFound)
+	case p.host == nil:
+		return fmt.Errorf("exec %q has not started: %w", p.id(), errdefs.ErrFailedPrecondition)
+	}
+
+	err := p.host.Signal(sig, all)
+	if errors.Is(err, runtime.ErrNotRunning) {
+		return fmt.Errorf("%w: %w", errdefs.ErrNotFound, err)
+	}
+	return err
+}
+
+// Delete removes a stopped (or never started) process once its output has drained.
 func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
-	c, err := s.getInit(r.ID, r.ExecID)
+	p, err := s.getProcess(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
-	if err := s.stopCreated(c); err != nil {
+	if err := s.stopCreated(p); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
-	c.io.wait(ctx, c.id)
-	if err := c.host.Delete(true); err != nil {
-		log.G(ctx).WithError(err).WithField("id", c.id).Warn("failed to remove container state")
+	s.release(ctx, p)
+	_, exitStatus, exitedAt := p.snapshot()
+	if p.execID == "" {
+		s.send(&eventstypes.TaskDelete{
+			ContainerID: p.container.id,
+			ID:          p.container.id,
+			Pid:         uint32(p.pid()),
+			ExitStatus:  uint32(exitStatus),
+			ExitedAt:    protobuf.ToTimestamp(exitedAt),
+		})
 	}
-
-	s.mu.Lock()
-	delete(s.containers, c.id)
-	delete(s.byPid, c.pid())
-	s.mu.Unlock()
-
-	_, exitStatus, exitedAt := c.snapshot()
-	s.send(&eventstypes.TaskDelete{
-		ContainerID: c.id,
-		ID:          c.id,
-		Pid:         uint32(c.pid()),
-		ExitStatus:  uint32(exitStatus),
-		ExitedAt:    protobuf.ToTimestamp(exitedAt),
-	})
 	return &taskAPI.DeleteResponse{
-		Pid:        uint32(c.pid()),
+		Pid:        uint32(p.pid()),
 		ExitStatus: uint32(exitStatus),
 		ExitedAt:   protobuf.ToTimestamp(exitedAt),
 	}, nil
 }
 
-// stopCreated kills a container that was created but never started, which containerd
+// stopCreated kills a process that was created but never started, which containerd
 // deletes without a Kill, and refuses to delete one that still runs.
-func (s *service) stopCreated(c *container) error {
-	status, _, _ := c.snapshot()
-	switch status {
-	case task.Status_STOPPED:
+func (s *service) stopCreated(p *process) error {
+	status, _, _ := p.snapshot()
+	switch {
+	case status == task.Status_STOPPED:
 		return nil
-	case task.Status_CREATED:
-		c.host.KillAll()
+	case status == task.Status_CREATED && p.host == nil:
+		return nil
+	case status == task.Status_CREATED:
+		p.host.KillAll()
 	default:
-		return fmt.Errorf("container %q is %s: kill it before deleting it: %w", c.id, status, errdefs.ErrFailedPrecondition)
+		return fmt.Errorf("process %q is %s: kill it before deleting it: %w", p.id(), status, errdefs.ErrFailedPrecondition)
 	}
 
 	select {
-	case <-c.exited:
+	case <-p.exited:
 		return nil
 	case <-time.After(deleteKillTimeout):
-		return fmt.Errorf("container %q did not exit within %s of SIGKILL", c.id, deleteKillTimeout)
+		return fmt.Errorf("process %q did not exit within %s of SIGKILL", p.id(), deleteKillTimeout)
 	}
 }
 
-// Pids lists the processes of the container: its process group.
+// release waits for the process's output, removes its state and forgets it.
+func (s *service) release(ctx context.Context, p *process) {
+	if p.io != nil {
+		p.io.wait(ctx, p.id())
+	}
+
+	if p.host != nil {
+		if err := p.host.Delete(true); err != nil {
+			log.G(ctx).WithError(err).WithField("id", p.id()).Warn("failed to remove process state")
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.byPid, p.pid())
+	if p.execID != "" {
+		p.container.removeExec(p.execID)
+	} else {
+		delete(s.containers, p.container.id)
+	}
+}
+
+// Pids lists the processes of the container: the process group of its main process
+// and of each exec.
 func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 
-	pids, err := runtime.GroupPids(c.pid())
-	if err != nil {
-		return nil, errgrpc.ToGRPC(err)
-	}
+	groups := []*process{c.init}
+	groups = append(groups, c.execList()...)
 
-	processes := make([]*task.ProcessInfo, 0, len(pids))
-	for _, pid := range pids {
-		processes = append(processes, &task.ProcessInfo{Pid: uint32(pid)})
+	var processes []*task.ProcessInfo
+	for _, p := range groups {
+		if p.host == nil {
+			continue
+		}
+		pids, err := runtime.GroupPids(p.pid())
+		if err != nil {
+			return nil, errgrpc.ToGRPC(err)
+		}
+		for _, pid := range pids {
+			processes = append(processes, &task.ProcessInfo{Pid: uint32(pid)})
+		}
 	}
 	return &taskAPI.PidsResponse{Processes: processes}, nil
 }
@@ -367,7 +361,7 @@ func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 func (s *service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
 	var taskPid uint32
 	if c, err := s.get(r.ID); err == nil {
-		taskPid = uint32(c.pid())
+		taskPid = uint32(c.init.pid())
 	}
 	return &taskAPI.ConnectResponse{ShimPid: shimPid(), TaskPid: taskPid}, nil
 }
@@ -383,13 +377,4 @@ func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*pt
 	}
 	s.shutdown.Shutdown()
 	return empty, nil
-}
-
-// writerOrNil keeps a nil *os.File from becoming a non-nil io.Writer, which exec.Cmd
-// would try to use instead of /dev/null.
-func writerOrNil(file *os.File) io.Writer {
-	if file == nil {
-		return nil
-	}
-	return file
 }

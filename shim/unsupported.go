@@ -18,19 +18,9 @@ func notImplemented(call string) error {
 	return errgrpc.ToGRPC(fmt.Errorf("%s is not supported by the reaper shim yet: %w", call, errdefs.ErrNotImplemented))
 }
 
-// Exec is not supported yet.
-func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*ptypes.Empty, error) {
-	return nil, notImplemented("exec")
-}
-
 // ResizePty is not supported yet.
 func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
 	return nil, notImplemented("resize pty")
-}
-
-// CloseIO has nothing to close while stdin is not connected.
-func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptypes.Empty, error) {
-	return empty, nil
 }
 
 // Update is not supported yet.

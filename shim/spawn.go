@@ -1,0 +1,112 @@
+package shim
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"reaper.dev/reaper/runtime"
+)
+
+// State folders in each container's bundle; containerd removes the bundle, and so
+// these folders, after the task is deleted.
+const (
+	stateDirName     = "reaper"
+	execStateDirName = "reaper-exec"
+)
+
+// selfExecutable names the running shim binary. Re-executing it through /proc keeps
+// working after an upgrade has replaced the file on disk.
+const selfExecutable = "/proc/self/exe"
+
+// spawn opens the process's stdio and starts its init helper, registering the pid
+// so that processExits can match an exit that comes before spawn returns.
+func (s *service) spawn(ctx context.Context, p *process) error {
+	pio, err := newProcessIO(ctx, p.id(), p.stdin, p.stdout, p.stderr)
+	if err != nil {
+		return err
+	}
+
+	opts := s.createOptions(p, pio)
+	var spawnedPid int
+	opts.StartProcess = func(cmd *exec.Cmd) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		spawnedPid = cmd.Process.Pid
+		s.byPid[spawnedPid] = p
+		return nil
+	}
+
+	host, err := runtime.Create(opts)
+	pio.closeChildEnds()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		delete(s.byPid, spawnedPid)
+		pio.closeAll()
+		return err
+	}
+
+	p.host, p.io = host, pio
+	return nil
+}
+
+func (s *service) createOptions(p *process, pio *processIO) runtime.CreateOptions {
+	c := p.container
+	opts := runtime.CreateOptions{
+		Root:       filepath.Join(c.bundle, stateDirName),
+		ID:         c.id,
+		Bundle:     c.bundle,
+		Spec:       c.spec,
+		Executable: selfExecutable,
+		Stdin:      readerOrNil(pio.stdin),
+		Stdout:     writerOrNil(pio.stdout),
+		Stderr:     writerOrNil(pio.stderr),
+	}
+
+	switch {
+	case p.execID != "":
+		opts.Root = filepath.Join(c.bundle, execStateDirName)
+		opts.ID = p.execID
+		opts.Process = p.spec
+	case c.sandbox:
+		opts.Process = pauseProcess(c.spec.Process)
+		opts.Path = selfExecutable
+	}
+	return opts
+}
+
+// pauseProcess is the process of a pod sandbox: the shim binary in its pause mode,
+// with the user of the sandbox's spec.
+func pauseProcess(sandbox *specs.Process) *specs.Process {
+	process := *sandbox
+	process.Args = []string{os.Args[0], runtime.PauseArg}
+	process.Env = nil
+	process.Cwd = "/"
+	return &process
+}
+
+// writerOrNil keeps a nil *os.File from becoming a non-nil io.Writer, which exec.Cmd
+// would try to use instead of /dev/null.
+func writerOrNil(file *os.File) io.Writer {
+	if file == nil {
+		return nil
+	}
+	return file
+}
+
+func readerOrNil(file *os.File) io.Reader {
+	if file == nil {
+		return nil
+	}
+	return file
+}
