@@ -53,6 +53,8 @@ type CreateOptions struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Terminal makes Stdin, a pty slave, the process's controlling terminal.
+	Terminal bool
 
 	// StartProcess starts the helper; the shim passes one that registers the pid with
 	// its reaper before an exit can be collected. The default is exec.Cmd.Start.
@@ -124,6 +126,7 @@ func spawnContainer(opts CreateOptions, spec *specs.Spec, dir string) (*Containe
 		stdin:      opts.Stdin,
 		stdout:     opts.Stdout,
 		stderr:     opts.Stderr,
+		terminal:   opts.Terminal,
 		start:      opts.StartProcess,
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ type spawnOptions struct {
 	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
+	terminal   bool
 	start      func(*exec.Cmd) error
 }
 
@@ -68,7 +69,8 @@ func spawnInit(opts spawnOptions) (*initHandle, error) {
 	cmd.ExtraFiles = []*os.File{configR, statusW, fifo}
 	// A new session makes the container's processes a process group of their own,
 	// which Kill with all set signals as a whole.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// A tty process also makes its stdin (fd 0 in the child) its controlling terminal.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: opts.terminal, Ctty: 0}
 
 	start := opts.start
 	if start == nil {

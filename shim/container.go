@@ -74,9 +74,7 @@ type process struct {
 	container *container
 	execID    string         // empty for the main process
 	spec      *specs.Process // the exec's process; nil for the main process
-	stdin     string
-	stdout    string
-	stderr    string
+	stdio     stdioPaths
 
 	// host and io are set once the process is spawned and never change after.
 	host *runtime.Container
@@ -94,14 +92,12 @@ type process struct {
 	exitedAt   time.Time
 }
 
-func newProcess(c *container, execID string, spec *specs.Process, stdin, stdout, stderr string) *process {
+func newProcess(c *container, execID string, spec *specs.Process, stdio stdioPaths) *process {
 	return &process{
 		container: c,
 		execID:    execID,
 		spec:      spec,
-		stdin:     stdin,
-		stdout:    stdout,
-		stderr:    stderr,
+		stdio:     stdio,
 		exited:    make(chan struct{}),
 		status:    task.Status_CREATED,
 	}

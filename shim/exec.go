@@ -38,16 +38,12 @@ func (s *service) newExec(r *taskAPI.ExecProcessRequest) (*process, error) {
 		return nil, fmt.Errorf("invalid exec id: %w: %w", errdefs.ErrInvalidArgument, err)
 	}
 
-	if err := checkTerminal(r.Terminal, r.ExecID); err != nil {
-		return nil, err
-	}
-
 	spec, err := execSpec(r)
 	if err != nil {
 		return nil, err
 	}
 
-	p := newProcess(c, r.ExecID, spec, r.Stdin, r.Stdout, r.Stderr)
+	p := newProcess(c, r.ExecID, spec, stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal})
 	if err := c.addExec(p); err != nil {
 		return nil, err
 	}
@@ -80,6 +76,21 @@ func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptyp
 
 	if r.Stdin && p.io != nil {
 		p.io.closeStdin()
+	}
+	return empty, nil
+}
+
+// ResizePty sets the window size of a tty process.
+func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
+	p, err := s.getProcess(r.ID, r.ExecID)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+
+	if p.io != nil {
+		if err := p.io.resize(r.Width, r.Height); err != nil {
+			return nil, errgrpc.ToGRPC(fmt.Errorf("failed to resize the pty of process %q: %w", p.id(), err))
+		}
 	}
 	return empty, nil
 }

@@ -52,6 +52,10 @@ func (s *service) handleExitLocked(p *process, exit *exitEvent) {
 	p.exitedAt = exit.timestamp
 	p.earlyExit = nil
 
+	if p.io != nil {
+		p.io.shutdownConsole()
+	}
+
 	if p.execID == "" {
 		s.killContainer(p.container)
 		record := runtime.Exit{Pid: exit.pid, Status: exit.status, ExitedAt: exit.timestamp}

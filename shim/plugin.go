@@ -25,7 +25,7 @@ func Register() {
 			if err != nil {
 				return nil, err
 			}
-			return newService(ic.Context, publisher.(cdshim.Publisher), sd.(shutdown.Service)), nil
+			return newService(ic.Context, publisher.(cdshim.Publisher), sd.(shutdown.Service))
 		},
 	})
 }

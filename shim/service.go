@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/containerd/console"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/core/events"
 	cdruntime "github.com/containerd/containerd/v2/core/runtime"
@@ -27,6 +28,7 @@ type service struct {
 	shutdown  shutdown.Service
 	events    chan any
 	exits     chan runcC.Exit
+	epoller   *console.Epoller
 
 	// mu guards containers and byPid.
 	mu         sync.Mutex
@@ -34,9 +36,18 @@ type service struct {
 	byPid      map[int]*process
 }
 
-// newService starts the exit loop and the event forwarder of a serving shim.
-func newService(ctx context.Context, publisher cdshim.Publisher, sd shutdown.Service) *service {
+// newService starts the exit loop, the pty watcher and the event forwarder of a
+// serving shim.
+func newService(ctx context.Context, publisher cdshim.Publisher, sd shutdown.Service) (*service, error) {
+	epoller, err := console.NewEpoller()
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the pty epoller: %w", err)
+	}
+	go epoller.Wait() //nolint:errcheck // Wait ends with an error when the shim closes the epoller at shutdown.
+	sd.RegisterCallback(func(context.Context) error { return epoller.Close() })
+
 	s := &service{
+		epoller:    epoller,
 		ctx:        ctx,
 		publisher:  publisher,
 		shutdown:   sd,
@@ -48,7 +59,7 @@ func newService(ctx context.Context, publisher cdshim.Publisher, sd shutdown.Ser
 
 	go s.processExits()
 	go s.forward(ctx, publisher)
-	return s
+	return s, nil
 }
 
 // RegisterTTRPC registers the task service on the shim's ttrpc server.

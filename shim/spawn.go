@@ -26,7 +26,7 @@ const selfExecutable = "/proc/self/exe"
 // spawn opens the process's stdio and starts its init helper, registering the pid
 // so that processExits can match an exit that comes before spawn returns.
 func (s *service) spawn(ctx context.Context, p *process) error {
-	pio, err := newProcessIO(ctx, p.id(), p.stdin, p.stdout, p.stderr)
+	pio, err := newProcessIO(ctx, s.epoller, p.id(), p.stdio)
 	if err != nil {
 		return err
 	}
@@ -71,6 +71,7 @@ func (s *service) createOptions(p *process, pio *processIO) runtime.CreateOption
 		Stdin:      readerOrNil(pio.stdin),
 		Stdout:     writerOrNil(pio.stdout),
 		Stderr:     writerOrNil(pio.stderr),
+		Terminal:   p.stdio.terminal,
 	}
 
 	switch {

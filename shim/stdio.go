@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/console"
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
 )
@@ -30,13 +31,23 @@ type processIO struct {
 	stdinOnce sync.Once
 	stdinHold io.Closer
 
+	// console is the pty master of a tty process, watched by epoller.
+	console *console.EpollConsole
+	epoller *console.Epoller
+
 	copies  sync.WaitGroup
 	closers []io.Closer // FIFO ends and pipe read ends, closed after the copies end
 }
 
+// stdioPaths are the stdio FIFOs containerd names for a process.
+type stdioPaths struct {
+	stdin, stdout, stderr string
+	terminal              bool
+}
+
 // newProcessIO opens the FIFOs named by containerd. An empty path leaves the stream
 // unconnected.
-func newProcessIO(ctx context.Context, id, stdinPath, stdoutPath, stderrPath string) (_ *processIO, retErr error) {
+func newProcessIO(ctx context.Context, epoller *console.Epoller, id string, paths stdioPaths) (_ *processIO, retErr error) {
 	pio := &processIO{}
 	defer func() {
 		if retErr != nil {
@@ -44,6 +55,11 @@ func newProcessIO(ctx context.Context, id, stdinPath, stdoutPath, stderrPath str
 		}
 	}()
 
+	if paths.terminal {
+		return pio, pio.openConsole(ctx, epoller, id, paths.stdin, paths.stdout)
+	}
+
+	stdinPath, stdoutPath, stderrPath := paths.stdin, paths.stdout, paths.stderr
 	var err error
 	if pio.stdin, err = pio.openStdin(ctx, id, stdinPath); err != nil {
 		return nil, err
@@ -107,6 +123,25 @@ func (pio *processIO) openStdin(ctx context.Context, id, uri string) (*os.File, 
 		return nil, nil
 	}
 
+	reader, err := pio.openStdinFIFO(ctx, id, uri)
+	if err != nil {
+		return nil, err
+	}
+
+	pipeR, pipeW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the stdin pipe: %w", err)
+	}
+
+	go func() {
+		_, _ = io.Copy(pipeW, reader)
+		pipeW.Close()
+	}()
+	return pipeR, nil
+}
+
+// openStdinFIFO opens the stdin FIFO for reading, and holds a writer of it.
+func (pio *processIO) openStdinFIFO(ctx context.Context, id, uri string) (io.ReadCloser, error) {
 	path, err := fifoPath(uri)
 	if err != nil {
 		return nil, fmt.Errorf("invalid stdin of process %q: %w", id, err)
@@ -123,17 +158,7 @@ func (pio *processIO) openStdin(ctx context.Context, id, uri string) (*os.File, 
 		return nil, fmt.Errorf("failed to open the stdin FIFO %s for writing: %w", path, err)
 	}
 	pio.stdinHold = hold
-
-	pipeR, pipeW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("failed to create the stdin pipe: %w", err)
-	}
-
-	go func() {
-		_, _ = io.Copy(pipeW, reader)
-		pipeW.Close()
-	}()
-	return pipeR, nil
+	return reader, nil
 }
 
 // closeStdin lets the process see EOF on stdin once the client has closed its end.
@@ -148,6 +173,7 @@ func (pio *processIO) closeStdin() {
 // closeChildEnds closes the shim's copies of the pipe ends the process now holds, so
 // that the copies see EOF when the process and its children exit.
 func (pio *processIO) closeChildEnds() {
+	// A tty process holds the same slave file three times; a second Close is harmless.
 	for _, file := range []*os.File{pio.stdin, pio.stdout, pio.stderr} {
 		if file != nil {
 			file.Close()

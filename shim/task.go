@@ -64,7 +64,7 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 		sandbox: runtime.IsSandbox(spec),
 		execs:   make(map[string]*process),
 	}
-	c.init = newProcess(c, "", nil, r.Stdin, r.Stdout, r.Stderr)
+	c.init = newProcess(c, "", nil, stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal})
 
 	if err := s.spawn(ctx, c.init); err != nil {
 		return nil, err
@@ -83,15 +83,6 @@ func checkCreateRequest(r *taskAPI.CreateTaskRequest) error {
 
 	if r.Checkpoint != "" {
 		return fmt.Errorf("container %q: restoring from a checkpoint is not supported: %w", r.ID, errdefs.ErrInvalidArgument)
-	}
-	return checkTerminal(r.Terminal, r.ID)
-}
-
-// checkTerminal rejects tty processes, which need a pty the shim does not allocate yet.
-func checkTerminal(terminal bool, id string) error {
-	// TODO: allocate a pty for tty processes (kubectl run -it, kubectl exec -it).
-	if terminal {
-		return fmt.Errorf("process %q: a terminal (tty: true) is not supported yet: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -194,9 +185,10 @@ func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 		Bundle:     p.container.bundle,
 		Pid:        uint32(p.pid()),
 		Status:     status,
-		Stdin:      p.stdin,
-		Stdout:     p.stdout,
-		Stderr:     p.stderr,
+		Stdin:      p.stdio.stdin,
+		Stdout:     p.stdio.stdout,
+		Stderr:     p.stdio.stderr,
+		Terminal:   p.stdio.terminal,
 		ExitStatus: uint32(exitStatus),
 		ExitedAt:   protobuf.ToTimestamp(exitedAt),
 	}, nil

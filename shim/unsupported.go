@@ -18,11 +18,6 @@ func notImplemented(call string) error {
 	return errgrpc.ToGRPC(fmt.Errorf("%s is not supported by the reaper shim yet: %w", call, errdefs.ErrNotImplemented))
 }
 
-// ResizePty is not supported yet.
-func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
-	return nil, notImplemented("resize pty")
-}
-
 // Update is not supported yet.
 func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*ptypes.Empty, error) {
 	return nil, notImplemented("update")
