@@ -234,6 +234,12 @@ func (c *Container) Start() error {
 
 	alive := func() bool { return IsRunning(c.Pid, c.StartTime) }
 	if err := openExecFIFO(fifo, alive); err != nil {
+		if c.init != nil {
+			// The helper reports why it stopped before it exits.
+			if reported := c.init.waitExec(); reported != nil {
+				err = reported
+			}
+		}
 		return fmt.Errorf("failed to start container %q: %w", c.ID, err)
 	}
 

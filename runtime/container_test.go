@@ -198,3 +198,33 @@ func TestCreateDuplicateID(t *testing.T) {
 		t.Errorf("second Create with the same id = %v, want an already exists error", err)
 	}
 }
+
+func TestContainerUnprivilegedUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test switches to uid 65534 and needs root; run the unit tests as root")
+	}
+
+	output, err := os.CreateTemp(t.TempDir(), "output")
+	if err != nil {
+		t.Fatal(err)
+	}
+	process := testProcess("sh", "-c", "id -u; id -g; id -G")
+	process.User = specs.User{UID: 65534, GID: 65533, AdditionalGids: []uint32{65532, 65531}}
+	container := createTest(t, process, output)
+
+	if err := container.Start(); err != nil {
+		t.Fatalf("Start as uid 65534 failed: %v", err)
+	}
+	if _, err := syscall.Wait4(container.Pid, nil, 0, nil); err != nil {
+		t.Fatalf("wait failed: %v", err)
+	}
+
+	got, err := os.ReadFile(output.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel keeps supplementary groups sorted.
+	if want := "65534\n65533\n65533 65531 65532\n"; string(got) != want {
+		t.Errorf("id output = %q, want %q", got, want)
+	}
+}

@@ -104,6 +104,12 @@ func applyUser(user specs.User) error {
 		return fmt.Errorf("failed to set uid %d: %w", user.UID, err)
 	}
 
+	// A change of uid makes the process non-dumpable, which leaves /proc/self/fd owned
+	// by root, and the exec FIFO is opened through it. execve resets the flag.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("failed to set the process dumpable: %w", err)
+	}
+
 	if user.Umask != nil {
 		syscall.Umask(int(*user.Umask))
 	}

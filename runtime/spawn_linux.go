@@ -37,6 +37,10 @@ func spawnInit(opts spawnOptions) (*initHandle, error) {
 	if err := unix.Mkfifo(opts.execFIFO, 0o622); err != nil {
 		return nil, fmt.Errorf("failed to create the exec FIFO %s: %w", opts.execFIFO, err)
 	}
+	// Set the mode again, because mkfifo applies the umask.
+	if err := os.Chmod(opts.execFIFO, 0o622); err != nil {
+		return nil, fmt.Errorf("failed to set the mode of the exec FIFO %s: %w", opts.execFIFO, err)
+	}
 
 	// The helper may drop to an unprivileged user before it opens the FIFO, so it gets
 	// an O_PATH descriptor and reopens it through /proc/self/fd. The FIFO's mode lets
