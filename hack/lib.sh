@@ -8,16 +8,20 @@ CACHE_DIR=${REAPER_CACHE:-$REPO_ROOT/.cache}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 
 # Each component version is installed into its own folder, so a version bump rebuilds only
 # that component and the old build stays usable for a side-by-side run.
 containerd_bin() { echo "$CACHE_DIR/containerd-$CONTAINERD_VERSION/bin"; }
 runc_bin() { echo "$CACHE_DIR/runc-$RUNC_VERSION/bin"; }
 crictl_bin() { echo "$CACHE_DIR/crictl-$CRICTL_VERSION/bin"; }
+golangci_lint_bin() { echo "$CACHE_DIR/golangci-lint-$GOLANGCI_LINT_VERSION/bin"; }
 images_dir() { echo "$CACHE_DIR/images"; }
 
 # Images built by hack/images.sh. containerd-up.sh pins PAUSE_IMAGE as the CRI sandbox image.
+# shellcheck disable=SC2034 # the scripts that source this file use it
 PAUSE_IMAGE=localhost/reaper/pause:3.10
+# shellcheck disable=SC2034
 PLACEHOLDER_IMAGE=localhost/reaper/placeholder:1
 pause_image_tar() { echo "$(images_dir)/pause.tar"; }
 placeholder_image_tar() { echo "$(images_dir)/placeholder.tar"; }

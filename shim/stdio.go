@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -209,9 +210,13 @@ func (pio *processIO) closeAll() {
 // fifoPath accepts containerd's stdio forms that name a FIFO: a plain path or a
 // fifo:// URI. Logging binaries and files (binary://, file://) are not used by CRI.
 func fifoPath(uri string) (string, error) {
-	parsed, err := url.Parse(uri)
-	if err != nil || parsed.Scheme == "" {
+	if !strings.Contains(uri, "://") {
 		return uri, nil
+	}
+
+	parsed, err := url.Parse(uri)
+	if err != nil {
+		return "", fmt.Errorf("invalid stdio URI %q: %w", uri, err)
 	}
 
 	if parsed.Scheme != "fifo" {

@@ -1,0 +1,46 @@
+# Build, test and demo entry points. The scripts in hack/ do the work; see each for details.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+# The race detector needs cgo and a C compiler.
+RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
+
+.PHONY: build components unit e2e test demo lint clean distclean
+
+## build: build every command into bin/ as static binaries
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+
+## components: build the pinned containerd, runc and crictl, and the local image tarballs
+components:
+	hack/build-components.sh
+	hack/images.sh
+
+## unit: run the tests of every package except the end-to-end suite
+unit:
+	$(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/test/e2e/')
+
+## e2e: run the end-to-end CRI suite against a private containerd (needs root)
+e2e: components build
+	$(GO) test -count=1 -v -timeout 20m ./test/e2e/...
+
+## test: run unit and e2e, and fail if either fails
+test:
+	status=0; $(MAKE) unit || status=1; $(MAKE) e2e || status=1; exit $$status
+
+## demo: run a host command as a pod through the reaper runtime handler (needs root)
+demo: components build
+	hack/demo.sh
+
+## lint: go vet, gofmt check and golangci-lint
+lint:
+	hack/lint.sh
+
+## clean: remove bin/ and the image tarballs; the component builds in .cache stay
+clean:
+	rm -rf bin .cache/images
+
+## distclean: also remove every cached component build
+distclean: clean
+	rm -rf .cache

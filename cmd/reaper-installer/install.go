@@ -1,0 +1,53 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"reaper.dev/reaper/installer"
+)
+
+func newInstallCommand() *cobra.Command {
+	var (
+		host      hostFlags
+		sourceDir string
+		handlers  []string
+	)
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Copy the Reaper binaries and register the runtime handlers in a containerd drop-in",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := host.options()
+			if err != nil {
+				return err
+			}
+			opts.SourceDir = sourceDir
+			if opts.SourceDir == "" {
+				opts.SourceDir = executableDir()
+			}
+			opts.Handlers = handlers
+
+			plan, err := installer.PlanInstall(opts)
+			if err != nil {
+				return err
+			}
+			if host.dryRun {
+				return plan.Describe(cmd.OutOrStdout())
+			}
+			log := newLogger()
+			changed, err := plan.Apply(log)
+			if err != nil {
+				return err
+			}
+			reportRestart(log, changed)
+			return nil
+		},
+	}
+
+	host.register(cmd.Flags())
+	cmd.Flags().StringVar(&sourceDir, "source-dir", "",
+		"directory containing containerd-shim-reaper-v2 and reaper-runtime to install (default: the directory of this executable)")
+	cmd.Flags().StringSliceVar(&handlers, "handler", []string{installer.DefaultHandler},
+		"CRI runtime handler to register; repeat the flag or separate names with commas for more than one")
+	return cmd
+}

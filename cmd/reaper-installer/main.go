@@ -1,0 +1,83 @@
+// Command reaper-installer installs the Reaper runtime on a node: it copies the Reaper binaries
+// and registers the runtime handlers with containerd through a drop-in config file.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"reaper.dev/reaper/installer"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:          "reaper-installer",
+		Short:        "Install the Reaper runtime on this host and register it with containerd",
+		SilenceUsage: true,
+	}
+	root.AddCommand(newInstallCommand(), newUninstallCommand())
+	return root
+}
+
+// hostFlags are the flags that install and uninstall share.
+type hostFlags struct {
+	containerdConfig string
+	installDir       string
+	restart          string
+	dryRun           bool
+}
+
+func (f *hostFlags) register(flags *pflag.FlagSet) {
+	flags.StringVar(&f.containerdConfig, "containerd-config", installer.DefaultContainerdConfig,
+		"path of containerd's root config file")
+	flags.StringVar(&f.installDir, "install-dir", installer.DefaultInstallDir,
+		"absolute directory the Reaper binaries are installed in")
+	flags.StringVar(&f.restart, "restart", string(installer.RestartNone),
+		"how to make containerd load the change: none (only none is implemented)")
+	flags.BoolVar(&f.dryRun, "dry-run", false, "print what would be written or removed, and change nothing")
+}
+
+func (f *hostFlags) options() (installer.Options, error) {
+	if _, err := installer.ParseRestartMethod(f.restart); err != nil {
+		return installer.Options{}, fmt.Errorf("--restart: %w", err)
+	}
+	return installer.Options{ContainerdConfig: f.containerdConfig, InstallDir: f.installDir}, nil
+}
+
+func newLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// executableDir returns the directory of the running binary, the default source of the binaries
+// to install.
+func executableDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "."
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return filepath.Dir(exe)
+}
+
+// reportRestart logs whether the operator must restart containerd, because "none" is the only
+// restart method implemented.
+func reportRestart(log *slog.Logger, changed bool) {
+	if changed {
+		log.Info("containerd was not restarted (--restart none); restart it to load the change")
+		return
+	}
+	log.Info("nothing changed")
+}

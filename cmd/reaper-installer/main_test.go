@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCommand runs the CLI with args and returns its standard output and error.
+func runCommand(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func newHost(t *testing.T) (config, installDir, sourceDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	config = filepath.Join(dir, "config.toml")
+	sourceDir = filepath.Join(dir, "build")
+	if err := os.MkdirAll(sourceDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"containerd-shim-reaper-v2", "reaper-runtime"} {
+		if err := os.WriteFile(filepath.Join(sourceDir, name), []byte(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(config, []byte("version = 2\nimports = [\"conf.d/*.toml\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return config, filepath.Join(dir, "opt"), sourceDir
+}
+
+func TestInstallDryRunWritesNothing(t *testing.T) {
+	config, installDir, sourceDir := newHost(t)
+	out, err := runCommand(t, "install", "--dry-run", "--containerd-config", config,
+		"--install-dir", installDir, "--source-dir", sourceDir, "--handler", "reaper,reaper-protected")
+	if err != nil {
+		t.Fatalf("install --dry-run error: %v", err)
+	}
+
+	for _, want := range []string{"runtimes.reaper]", "runtimes.reaper-protected]", "copy " + sourceDir} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not contain %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(installDir); !os.IsNotExist(err) {
+		t.Errorf("dry run created %s", installDir)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(config), "conf.d")); !os.IsNotExist(err) {
+		t.Error("dry run created the drop-in directory")
+	}
+}
+
+func TestInstallThenUninstall(t *testing.T) {
+	config, installDir, sourceDir := newHost(t)
+	dropIn := filepath.Join(filepath.Dir(config), "conf.d", "reaper.toml")
+
+	if _, err := runCommand(t, "install", "--containerd-config", config, "--install-dir", installDir, "--source-dir", sourceDir); err != nil {
+		t.Fatalf("install error: %v", err)
+	}
+	if _, err := os.Stat(dropIn); err != nil {
+		t.Fatalf("install wrote no drop-in: %v", err)
+	}
+
+	if _, err := runCommand(t, "uninstall", "--containerd-config", config, "--install-dir", installDir); err != nil {
+		t.Fatalf("uninstall error: %v", err)
+	}
+	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
+		t.Errorf("uninstall left %s", dropIn)
+	}
+}
+
+func TestRestartMethods(t *testing.T) {
+	config, installDir, sourceDir := newHost(t)
+	tests := map[string]string{
+		"systemd": "not implemented yet",
+		"auto":    "not implemented yet",
+		"sighup":  "invalid restart method",
+	}
+	for method, want := range tests {
+		for _, command := range []string{"install", "uninstall"} {
+			args := []string{command, "--restart", method, "--containerd-config", config, "--install-dir", installDir}
+			if command == "install" {
+				args = append(args, "--source-dir", sourceDir)
+			}
+			_, err := runCommand(t, args...)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s --restart %s error = %v, want one containing %q", command, method, err, want)
+			}
+		}
+	}
+	if _, err := os.Stat(installDir); !os.IsNotExist(err) {
+		t.Errorf("a rejected restart method still installed into %s", installDir)
+	}
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"reaper.dev/reaper/installer"
+)
+
+func newUninstallCommand() *cobra.Command {
+	var host hostFlags
+	cmd := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove the Reaper containerd drop-in, then the installed Reaper binaries",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := host.options()
+			if err != nil {
+				return err
+			}
+
+			plan, err := installer.PlanUninstall(opts)
+			if err != nil {
+				return err
+			}
+			if host.dryRun {
+				return plan.Describe(cmd.OutOrStdout())
+			}
+			log := newLogger()
+			changed, err := plan.Apply(log)
+			if err != nil {
+				return err
+			}
+			reportRestart(log, changed)
+			return nil
+		},
+	}
+
+	host.register(cmd.Flags())
+	return cmd
+}

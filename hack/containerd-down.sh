@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Usage: hack/containerd-down.sh DIR
+#
+# Tears down what hack/containerd-up.sh DIR started: removes every CRI pod, stops containerd,
+# kills the shims left under DIR with all their descendants, removes the cgroups of runc
+# containers they left, unmounts everything under DIR and removes DIR. Each step also works after
+# a failed or partial start, and a missing DIR is not an error, so it is safe to run twice.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+readonly STOP_TIMEOUT_SECONDS=10
+
+# containerd_pid prints the PID of the containerd serving DIR, or nothing.
+containerd_pid() {
+  local pid=""
+  [[ -f $DIR/containerd.pid ]] && pid=$(<"$DIR/containerd.pid")
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 0
+  if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$DIR/config.toml"; then
+    echo "$pid"
+  fi
+}
+
+remove_pods() {
+  [[ -n $(containerd_pid) && -f $DIR/crictl.yaml ]] || return 0
+  # --force stops each pod and its containers before removing them.
+  timeout 120 "$(crictl_bin)/crictl" --config "$DIR/crictl.yaml" rmp --all --force >/dev/null ||
+    log "warning: removing the CRI pods failed; their shims are killed below"
+}
+
+# running PID: succeeds while PID exists and is not a zombie waiting for its parent.
+running() {
+  local stat
+  { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
+}
+
+# wait_gone SECONDS PID...: waits until every PID has exited; fails after SECONDS.
+wait_gone() {
+  local seconds=$1 attempt pid alive
+  shift
+  for ((attempt = 0; attempt < seconds * 10; attempt++)); do
+    alive=0
+    for pid in "$@"; do
+      if running "$pid"; then
+        alive=1
+      fi
+    done
+    [[ $alive -eq 1 ]] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+stop_containerd() {
+  local pid
+  pid=$(containerd_pid)
+  [[ -n $pid ]] || return 0
+  log "stopping containerd (PID $pid)"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  if ! wait_gone "$STOP_TIMEOUT_SECONDS" "$pid"; then
+    log "containerd (PID $pid) still runs ${STOP_TIMEOUT_SECONDS}s after SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone 5 "$pid" || die "containerd (PID $pid) survived SIGKILL"
+  fi
+}
+
+# is_dir_shim PID: succeeds when PID is a containerd shim with an argument under DIR (its
+# -address or -bundle) or with its working directory, the bundle, under DIR.
+is_dir_shim() {
+  local pid=$1 arg cwd
+  local -a args
+  mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || return 1
+  [[ ${#args[@]} -gt 0 && ${args[0]##*/} == containerd-shim-* ]] || return 1
+  for arg in "${args[@]}"; do
+    [[ $arg == "$DIR" || $arg == "$DIR"/* ]] && return 0
+  done
+  cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || return 1
+  [[ $cwd == "$DIR" || $cwd == "$DIR"/* ]]
+}
+
+# descendants PID...: prints every descendant of the given PIDs, read from /proc/*/stat.
+descendants() {
+  local -A children=()
+  local stat pid ppid rest child
+  for stat in /proc/[0-9]*/stat; do
+    # The command name in field 2 may contain spaces and parentheses, so parse after the last ')'.
+    { rest=$(<"$stat"); } 2>/dev/null || continue
+    pid=${rest%% *}
+    rest=${rest##*) }
+    read -r _ ppid _ <<<"$rest"
+    children[$ppid]+=" $pid"
+  done
+
+  local -a queue=("$@")
+  while [[ ${#queue[@]} -gt 0 ]]; do
+    pid=${queue[0]}
+    queue=("${queue[@]:1}")
+    for child in ${children[$pid]:-}; do
+      echo "$child"
+      queue+=("$child")
+    done
+  done
+}
+
+kill_shims() {
+  local path pid
+  local -a shims=() targets=()
+  for path in /proc/[0-9]*; do
+    pid=${path#/proc/}
+    if is_dir_shim "$pid"; then
+      shims+=("$pid")
+    fi
+  done
+  [[ ${#shims[@]} -gt 0 ]] || return 0
+
+  mapfile -t targets < <(descendants "${shims[@]}")
+  targets+=("${shims[@]}")
+  log "killing ${#shims[@]} shim(s) left under $DIR and their processes: ${targets[*]}"
+  kill -KILL "${targets[@]}" 2>/dev/null || true
+  wait_gone 5 "${targets[@]}" || log "warning: some of PIDs ${targets[*]} still run"
+}
+
+# mounts_under_dir prints the mount points at or under DIR, in /proc/self/mountinfo order.
+mounts_under_dir() {
+  local mount_point
+  while read -r _ _ _ _ mount_point _; do
+    # mountinfo escapes space, tab, newline and backslash as octal.
+    mount_point=$(printf '%b' "$mount_point")
+    if [[ $mount_point == "$DIR" || $mount_point == "$DIR"/* ]]; then
+      echo "$mount_point"
+    fi
+  done </proc/self/mountinfo
+}
+
+unmount_all() {
+  local -a mounts
+  local i
+  for _ in 1 2 3; do
+    mapfile -t mounts < <(mounts_under_dir)
+    [[ ${#mounts[@]} -gt 0 ]] || return 0
+    # The newest mounts come last and may sit on top of earlier ones, so unmount in reverse.
+    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+      umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" || true
+    done
+  done
+  mapfile -t mounts < <(mounts_under_dir)
+  [[ ${#mounts[@]} -eq 0 ]] || die "still mounted after three passes: ${mounts[*]}"
+}
+
+# remove_runc_cgroups removes the cgroups that runc recorded for containers under DIR/runc. runc
+# removes them itself on a normal delete, so this matters only after a shim was killed.
+remove_runc_cgroups() {
+  local state path
+  for state in "$DIR"/runc/*/*/state.json; do
+    [[ -f $state ]] || continue
+    if ! command -v jq >/dev/null; then
+      log "warning: jq is missing, so the cgroups listed in $state stay; run hack/install-deps.sh"
+      return
+    fi
+    while read -r path; do
+      [[ $path == /sys/fs/cgroup/* && -d $path ]] || continue
+      rmdir "$path" 2>/dev/null || log "warning: cannot remove cgroup $path"
+    done < <(jq -r '.cgroup_paths // {} | .[]' "$state")
+  done
+}
+
+main() {
+  [[ $# -eq 1 && $1 == /* ]] || die "usage: $0 DIR (the absolute path given to containerd-up.sh)"
+  DIR=${1%/}
+  if [[ ! -e $DIR ]]; then
+    log "$DIR does not exist; nothing to tear down"
+    return
+  fi
+  if [[ -d $DIR && -z $(ls -A "$DIR") ]]; then
+    rmdir "$DIR"
+    log "removed the empty $DIR"
+    return
+  fi
+  [[ -f $DIR/.containerd-up ]] || die "$DIR has no .containerd-up file, so containerd-up.sh did not create it; not touching it"
+  require_root
+
+  remove_pods
+  stop_containerd
+  kill_shims
+  remove_runc_cgroups
+  unmount_all
+  # --one-file-system keeps rm from descending into anything still mounted under DIR.
+  rm -rf --one-file-system "$DIR"
+  log "removed $DIR"
+}
+
+main "$@"

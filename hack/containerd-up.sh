@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Usage: hack/containerd-up.sh DIR
+#
+# Starts a private containerd with CRI whose config, state, sockets and logs live under DIR,
+# registers the Reaper runtime handler through bin/reaper-installer, and imports the local pause
+# and placeholder images. Outside DIR it uses the binaries in the cache, creates cgroups, and
+# CNI may write /var/lib/cni/results, which containerd cannot move. Stop it and remove DIR with hack/containerd-down.sh DIR.
+#
+# Files written in DIR:
+#   config.toml          root config (schema version 3), imports DIR/conf.d/*.toml
+#   conf.d/reaper.toml   drop-in written by `reaper-installer install`
+#   reaper-bin/          the installed containerd-shim-reaper-v2 and reaper-runtime
+#   crictl.yaml          crictl config: `crictl --config DIR/crictl.yaml ...`
+#   containerd.log       containerd's stdout and stderr
+#   containerd.pid       containerd's PID, written as soon as it starts
+#   env                  KEY=VALUE lines for `source DIR/env`; the keys are listed in write_env
+#
+# Running it again while that containerd runs only imports the images again and rewrites env.
+# Needs root, the components from hack/build-components.sh, the images from hack/images.sh and
+# the binaries from `make build`.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# containerd v2.4.2 rejects a shim socket_dir longer than 42 characters on Linux and 38 on other
+# Unix systems (core/runtime/v2/socket_*.go). DIR/s keeps to the smaller limit, so DIR can have
+# at most 36.
+readonly MAX_DIR_LENGTH=36
+readonly READY_TIMEOUT_SECONDS=20
+
+usage() { die "usage: $0 DIR (an absolute path of at most $MAX_DIR_LENGTH characters, such as /tmp/rpr.XXXX)"; }
+
+check_dir() {
+  [[ $DIR == /* ]] || usage
+  [[ ${#DIR} -le $MAX_DIR_LENGTH ]] || die "DIR $DIR has ${#DIR} characters, the maximum is $MAX_DIR_LENGTH so that the shim socket directory DIR/s stays within 38"
+  if [[ -e $DIR && ! -f $DIR/.containerd-up ]] && [[ -n $(ls -A "$DIR") ]]; then
+    die "$DIR exists, is not empty and was not made by $0; choose a new or empty directory"
+  fi
+}
+
+check_inputs() {
+  local file
+  for file in "$(containerd_bin)/containerd" "$(containerd_bin)/ctr" "$(containerd_bin)/containerd-shim-runc-v2" \
+    "$(runc_bin)/runc" "$(crictl_bin)/crictl"; do
+    [[ -x $file ]] || die "$file is missing; run hack/build-components.sh"
+  done
+  for file in "$(pause_image_tar)" "$(placeholder_image_tar)"; do
+    [[ -f $file ]] || die "$file is missing; run hack/images.sh"
+  done
+  [[ -x $(reaper_bin)/reaper-installer ]] || die "$(reaper_bin)/reaper-installer is missing; run make build"
+}
+
+# containerd_running PID: succeeds when PID is a containerd started with DIR/config.toml.
+containerd_running() {
+  local pid=$1
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$DIR/config.toml"
+}
+
+write_config() {
+  mkdir -p "$DIR"/{conf.d,cni/bin,cni/net.d,cdi,certs.d,reaper-bin}
+  cat >"$DIR/config.toml" <<EOF
+version = 3
+root = "$DIR/root"
+state = "$DIR/state"
+imports = ["$DIR/conf.d/*.toml"]
+
+[grpc]
+  address = "$DIR/containerd.sock"
+
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = "$DIR/s"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$DIR/opt"
+
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "$PAUSE_IMAGE"
+
+[plugins."io.containerd.cri.v1.images".registry]
+  config_path = "$DIR/certs.d"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  # Lowering oom_score_adj needs CAP_SYS_RESOURCE, which root inside a container often lacks
+  # (Docker drops it by default).
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  cdi_spec_dirs = ["$DIR/cdi"]
+
+[plugins."io.containerd.cri.v1.runtime".cni]
+  bin_dirs = ["$DIR/cni/bin"]
+  conf_dir = "$DIR/cni/net.d"
+
+[plugins."io.containerd.cri.v1.runtime".containerd]
+  default_runtime_name = "runc"
+
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+  BinaryName = "$(runc_bin)/runc"
+  Root = "$DIR/runc"
+  # The systemd cgroup driver needs systemd as PID 1, which containers and CI machines often lack.
+  SystemdCgroup = false
+EOF
+
+  cat >"$DIR/crictl.yaml" <<EOF
+runtime-endpoint: unix://$DIR/containerd.sock
+image-endpoint: unix://$DIR/containerd.sock
+timeout: 30
+pull-image-on-create: false
+EOF
+}
+
+install_reaper() {
+  "$(reaper_bin)/reaper-installer" install --containerd-config "$DIR/config.toml" \
+    --install-dir "$DIR/reaper-bin" --source-dir "$(reaper_bin)" --restart none
+}
+
+start_containerd() {
+  local pid
+  # setsid keeps a Ctrl-C in the caller's terminal away from containerd, so a teardown can still
+  # remove the pods. Its output goes to a file, because a detached process that keeps the
+  # caller's stdout pipe open makes the caller hang.
+  PATH="$(containerd_bin):$(runc_bin):$PATH" setsid "$(containerd_bin)/containerd" \
+    --config "$DIR/config.toml" --log-level "${CONTAINERD_LOG_LEVEL:-info}" \
+    </dev/null >>"$DIR/containerd.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$DIR/containerd.pid"
+  wait_ready "$pid"
+  CONTAINERD_PID=$pid
+}
+
+wait_ready() {
+  local pid=$1 attempt
+  for ((attempt = 0; attempt < READY_TIMEOUT_SECONDS * 5; attempt++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      fail_start "containerd (PID $pid) exited during start-up"
+    fi
+    if ctr_cmd version >/dev/null 2>&1; then
+      containerd_running "$pid" || fail_start "PID $pid serves $DIR/containerd.sock but is not containerd with $DIR/config.toml"
+      log "containerd $CONTAINERD_VERSION ready at $DIR/containerd.sock (PID $pid)"
+      return
+    fi
+    sleep 0.2
+  done
+  kill "$pid" 2>/dev/null || true
+  fail_start "containerd (PID $pid) was not ready after ${READY_TIMEOUT_SECONDS}s"
+}
+
+fail_start() {
+  log "last lines of $DIR/containerd.log:"
+  tail -n 40 "$DIR/containerd.log" >&2 || true
+  die "$1; stop and clean up with hack/containerd-down.sh $DIR"
+}
+
+ctr_cmd() { "$(containerd_bin)/ctr" --address "$DIR/containerd.sock" "$@"; }
+crictl_cmd() { "$(crictl_bin)/crictl" --config "$DIR/crictl.yaml" "$@"; }
+
+import_images() {
+  local tar output
+  for tar in "$(pause_image_tar)" "$(placeholder_image_tar)"; do
+    # ctr prints a cgroup v1 deprecation warning on every call, so show its output only on failure.
+    if ! output=$(ctr_cmd -n k8s.io images import "$tar" 2>&1); then
+      echo "$output" >&2
+      die "ctr images import $tar failed; see also $DIR/containerd.log"
+    fi
+  done
+}
+
+# check_handlers fails unless CRI lists both the runc and the reaper runtime handler.
+check_handlers() {
+  local handlers handler
+  # The default handler has no name and prints as "<no value>".
+  handlers=$(crictl_cmd info -o go-template --template '{{range .runtimeHandlers}}{{index . "name"}}{{"\n"}}{{end}}') ||
+    die "crictl info failed; see $DIR/containerd.log"
+  for handler in runc reaper; do
+    grep -qxF "$handler" <<<"$handlers" || die "CRI does not list the runtime handler $handler (it lists: ${handlers//$'\n'/ }); check $DIR/conf.d and $DIR/containerd.log"
+  done
+}
+
+write_env() {
+  cat >"$DIR/env.tmp" <<EOF
+CONTAINERD_DIR=$DIR
+CONTAINERD_ADDRESS=$DIR/containerd.sock
+CONTAINERD_TTRPC_ADDRESS=$DIR/containerd.sock.ttrpc
+CONTAINERD_NAMESPACE=k8s.io
+CONTAINERD_PID=$CONTAINERD_PID
+CONTAINERD_CONFIG=$DIR/config.toml
+CONTAINERD_LOG=$DIR/containerd.log
+CONTAINERD_STATE=$DIR/state
+CONTAINERD_ROOT=$DIR/root
+CONTAINERD_SHIM_SOCKET_DIR=$DIR/s
+CONTAINER_RUNTIME_ENDPOINT=unix://$DIR/containerd.sock
+CRI_CONFIG_FILE=$DIR/crictl.yaml
+CRICTL=$(crictl_bin)/crictl
+CTR=$(containerd_bin)/ctr
+RUNC_ROOT=$DIR/runc
+REAPER_INSTALL_DIR=$DIR/reaper-bin
+REAPER_DROPIN=$DIR/conf.d/reaper.toml
+PAUSE_IMAGE=$PAUSE_IMAGE
+PLACEHOLDER_IMAGE=$PLACEHOLDER_IMAGE
+EOF
+  mv "$DIR/env.tmp" "$DIR/env"
+}
+
+main() {
+  [[ $# -eq 1 ]] || usage
+  DIR=${1%/}
+  check_dir
+  require_root
+  check_inputs
+  mkdir -p "$DIR"
+  touch "$DIR/.containerd-up"
+
+  local pid=""
+  [[ -f $DIR/containerd.pid ]] && pid=$(<"$DIR/containerd.pid")
+  if containerd_running "$pid"; then
+    log "containerd already runs for $DIR (PID $pid)"
+    CONTAINERD_PID=$pid
+  else
+    write_config
+    install_reaper
+    start_containerd
+  fi
+
+  import_images
+  check_handlers
+  write_env
+  log "ready: source $DIR/env, or run crictl --config $DIR/crictl.yaml"
+}
+
+main "$@"

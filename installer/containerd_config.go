@@ -1,0 +1,105 @@
+// Package installer holds the host side of the Reaper node installer: it reads containerd's
+// configuration, writes a Reaper-owned drop-in that registers the runtime handlers, and
+// installs the Reaper binaries. It imports nothing from Kubernetes.
+package installer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// ErrConfigNotFound is returned when the containerd root config file does not exist.
+var ErrConfigNotFound = errors.New("containerd config not found")
+
+// ErrUnsupportedVersion is returned when a config schema version is missing or has no known CRI
+// plugin path.
+var ErrUnsupportedVersion = errors.New("unsupported containerd config version")
+
+// ContainerdConfig is the part of a containerd root config file that the installer reads.
+type ContainerdConfig struct {
+	// Path is the file the values were read from.
+	Path string
+	// Version is the config schema version (the top-level `version` key), or 0 when the key is
+	// missing. containerd reads a file without it as version 1.
+	Version int64
+	// Imports are the top-level `imports` entries as written, possibly relative or globs.
+	Imports []string
+}
+
+// rootConfigKeys are the only keys the installer decodes; every other key is ignored.
+type rootConfigKeys struct {
+	Version any      `toml:"version"`
+	Imports []string `toml:"imports"`
+}
+
+// ReadContainerdConfig parses the containerd root config at path and returns its schema version
+// and imports. It returns an error wrapping ErrConfigNotFound when the file does not exist, and
+// an error naming the line and column when the file is not valid TOML. It does not check
+// whether the version is supported; RuntimePluginID does.
+func ReadContainerdConfig(path string) (*ContainerdConfig, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read containerd config %s: %w", path, ErrConfigNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read containerd config %s: %w", path, err)
+	}
+	return parseContainerdConfig(path, data)
+}
+
+func parseContainerdConfig(path string, data []byte) (*ContainerdConfig, error) {
+	var keys rootConfigKeys
+	if err := toml.Unmarshal(data, &keys); err != nil {
+		return nil, decodeError(path, err)
+	}
+
+	version, err := schemaVersion(path, keys.Version)
+	if err != nil {
+		return nil, err
+	}
+	return &ContainerdConfig{Path: path, Version: version, Imports: keys.Imports}, nil
+}
+
+// decodeError adds the file, line and column to a go-toml error.
+func decodeError(path string, err error) error {
+	var derr *toml.DecodeError
+	if errors.As(err, &derr) {
+		line, column := derr.Position()
+		return fmt.Errorf("parse containerd config %s: line %d, column %d: %w; fix the TOML syntax at that position",
+			path, line, column, err)
+	}
+	return fmt.Errorf("parse containerd config %s: %w", path, err)
+}
+
+// schemaVersion returns the decoded `version` value, or 0 when the key is missing.
+func schemaVersion(path string, value any) (int64, error) {
+	if value == nil {
+		return 0, nil
+	}
+	version, ok := value.(int64)
+	if !ok {
+		return 0, fmt.Errorf("containerd config %s: version is %v (%T), expected an integer: %w",
+			path, value, value, ErrUnsupportedVersion)
+	}
+	return version, nil
+}
+
+// RuntimePluginID returns the ID of the CRI plugin whose `containerd.runtimes` table holds the
+// runtime handlers in a config of the given schema version.
+func RuntimePluginID(version int64) (string, error) {
+	switch version {
+	case 2:
+		return "io.containerd.grpc.v1.cri", nil
+	case 3, 4:
+		return "io.containerd.cri.v1.runtime", nil
+	case 0:
+		return "", fmt.Errorf("no top-level version key, which containerd reads as version 1: %w; "+
+			"migrate the file with `containerd config migrate` to version 2 or later", ErrUnsupportedVersion)
+	default:
+		return "", fmt.Errorf("version %d: %w; supported versions are 2, 3 and 4", version, ErrUnsupportedVersion)
+	}
+}

@@ -1,0 +1,138 @@
+package installer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+const (
+	// DropInName is the file name of the Reaper-owned drop-in inside an imported directory.
+	DropInName = "reaper.toml"
+	// RuntimeType is the containerd runtime type served by containerd-shim-reaper-v2.
+	RuntimeType = "io.containerd.reaper.v2"
+	// DefaultHandler is the CRI runtime handler registered when no other is requested.
+	DefaultHandler = "reaper"
+)
+
+// dropInHeader starts every drop-in the installer writes. The installer overwrites or removes a
+// drop-in only when it starts with this header, so a file someone else placed there survives.
+const dropInHeader = "# Written by reaper-installer; it rewrites this file on install and removes it on uninstall.\n"
+
+// ErrNoDropInDir is returned when the root config imports no directory the installer can place
+// its drop-in in.
+var ErrNoDropInDir = errors.New("containerd config imports no drop-in directory")
+
+// handlerPattern is the RFC 1123 label that Kubernetes requires of a RuntimeClass handler.
+var handlerPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// DropInPath returns where the Reaper drop-in goes: DropInName inside the directory of the first
+// import that is a directory glob matching that name, such as `/etc/containerd/conf.d/*.toml`.
+// Relative imports are resolved against the root config's directory, as containerd does.
+// Splicing an import into a root config without one is not implemented, so a config without a
+// usable import returns an error wrapping ErrNoDropInDir.
+func (c *ContainerdConfig) DropInPath() (string, error) {
+	if len(c.Imports) == 0 {
+		return "", fmt.Errorf("containerd config %s has no imports: %w; add a line such as "+
+			`imports = ["%s/conf.d/*.toml"] to it, because editing the root config is not implemented yet`,
+			c.Path, ErrNoDropInDir, filepath.Dir(c.Path))
+	}
+
+	for _, entry := range c.Imports {
+		if dir, ok := importedDir(c.Path, entry); ok {
+			return filepath.Join(dir, DropInName), nil
+		}
+	}
+	return "", fmt.Errorf("containerd config %s: none of its imports %q is a directory glob that matches %s: %w",
+		c.Path, c.Imports, DropInName, ErrNoDropInDir)
+}
+
+// importedDir returns the directory of an import entry whose last element is a glob matching
+// DropInName and whose directory part contains no glob characters.
+func importedDir(configPath, entry string) (string, bool) {
+	pattern := filepath.Clean(entry)
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(filepath.Dir(configPath), pattern)
+	}
+
+	dir, base := filepath.Split(pattern)
+	// containerd globs an import only when it contains '*', and filepath.Glob then also expands
+	// '?' and '[' anywhere in the path.
+	if !strings.Contains(base, "*") || strings.ContainsAny(dir, "*?[") {
+		return "", false
+	}
+	if ok, err := filepath.Match(base, DropInName); err != nil || !ok {
+		return "", false
+	}
+	return filepath.Clean(dir), true
+}
+
+// runtimeEntry is one `containerd.runtimes.<handler>` table in the drop-in.
+type runtimeEntry struct {
+	RuntimeType string `toml:"runtime_type"`
+	RuntimePath string `toml:"runtime_path"`
+}
+
+// RenderDropIn returns the drop-in that registers each handler with runtime type RuntimeType and
+// the shim in installDir. The drop-in carries the root config's version, because containerd
+// migrates each file on its own version before merging it.
+func RenderDropIn(version int64, handlers []string, installDir string) ([]byte, error) {
+	pluginID, err := RuntimePluginID(version)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateHandlers(handlers); err != nil {
+		return nil, err
+	}
+	if !filepath.IsAbs(installDir) {
+		return nil, fmt.Errorf("install directory %q is not an absolute path; containerd needs an absolute runtime_path", installDir)
+	}
+
+	entry, err := toml.Marshal(runtimeEntry{
+		RuntimeType: RuntimeType,
+		RuntimePath: filepath.Join(filepath.Clean(installDir), ShimBinary),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode runtime entry: %w", err)
+	}
+
+	var out bytes.Buffer
+	out.WriteString(dropInHeader)
+	fmt.Fprintf(&out, "version = %d\n", version)
+	for _, handler := range handlers {
+		// The plugin ID comes from RuntimePluginID and the handler matched handlerPattern, so
+		// both are safe inside a quoted and a bare TOML key.
+		fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s]\n", pluginID, handler)
+		out.Write(entry)
+	}
+	return out.Bytes(), nil
+}
+
+func validateHandlers(handlers []string) error {
+	if len(handlers) == 0 {
+		return errors.New("no runtime handler given; pass at least one, such as " + DefaultHandler)
+	}
+
+	seen := make(map[string]bool, len(handlers))
+	for _, handler := range handlers {
+		if len(handler) > 63 || !handlerPattern.MatchString(handler) {
+			return fmt.Errorf("invalid runtime handler %q: it must be a lowercase RFC 1123 label "+
+				"(a-z, 0-9 and '-', at most 63 characters), as RuntimeClass handlers are", handler)
+		}
+		if seen[handler] {
+			return fmt.Errorf("runtime handler %q is given twice", handler)
+		}
+		seen[handler] = true
+	}
+	return nil
+}
+
+// isOwnedDropIn reports whether data is a drop-in this installer wrote.
+func isOwnedDropIn(data []byte) bool {
+	return bytes.HasPrefix(data, []byte(dropInHeader))
+}

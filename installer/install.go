@@ -1,0 +1,140 @@
+package installer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+const (
+	// DefaultContainerdConfig is the root config of a plain containerd installation.
+	DefaultContainerdConfig = "/etc/containerd/config.toml"
+	// DefaultInstallDir is where the binaries go unless the host needs another writable path.
+	DefaultInstallDir = "/opt/reaper/bin"
+)
+
+// Options selects what the installer reads and writes on the host.
+type Options struct {
+	// ContainerdConfig is the path of containerd's root config file.
+	ContainerdConfig string
+	// InstallDir is the directory the binaries are copied to and runtime_path points at.
+	InstallDir string
+	// SourceDir is the directory holding the binaries to copy. Uninstall does not use it.
+	SourceDir string
+	// Handlers are the CRI runtime handlers to register. Empty means DefaultHandler only.
+	Handlers []string
+}
+
+func (o Options) handlers() []string {
+	if len(o.Handlers) == 0 {
+		return []string{DefaultHandler}
+	}
+	return o.Handlers
+}
+
+// InstallPlan is everything an install writes, computed before anything is written.
+type InstallPlan struct {
+	Config   *ContainerdConfig
+	Binaries []BinaryCopy
+	// DropInPath is the drop-in file and DropIn its complete content.
+	DropInPath string
+	DropIn     []byte
+}
+
+// PlanInstall reads the containerd config and the source binaries and returns what Apply would
+// write. It writes nothing, so it also serves a dry run. It fails with no edits when the config
+// version is not supported or the config imports no drop-in directory.
+func PlanInstall(opts Options) (*InstallPlan, error) {
+	cfg, err := ReadContainerdConfig(opts.ContainerdConfig)
+	if errors.Is(err, ErrConfigNotFound) {
+		return nil, fmt.Errorf("%w; containerd runs on its defaults then, and writing a root config "+
+			"that imports a drop-in directory is not implemented yet: create the file with a version "+
+			"and an imports entry", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	content, err := RenderDropIn(cfg.Version, opts.handlers(), opts.InstallDir)
+	if err != nil {
+		return nil, fmt.Errorf("containerd config %s: %w", cfg.Path, err)
+	}
+	dropInPath, err := cfg.DropInPath()
+	if err != nil {
+		return nil, err
+	}
+
+	plan := &InstallPlan{Config: cfg, DropInPath: dropInPath, DropIn: content}
+	for _, name := range Binaries {
+		binary, err := planBinaryCopy(filepath.Join(opts.SourceDir, name), filepath.Join(opts.InstallDir, name))
+		if err != nil {
+			return nil, err
+		}
+		plan.Binaries = append(plan.Binaries, binary)
+	}
+	return plan, nil
+}
+
+// Apply installs the binaries, then writes the drop-in, so containerd never reads a runtime_path
+// that does not exist yet. It returns whether any file changed, because containerd needs a
+// restart only then. Running it again with the same plan changes nothing.
+func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
+	changed := false
+	for _, b := range p.Binaries {
+		wrote, err := b.install()
+		if err != nil {
+			return changed, err
+		}
+		log.Info("binary installed", "path", b.Target, "sha256", b.SHA256, "changed", wrote)
+		changed = changed || wrote
+	}
+
+	wrote, err := p.writeDropIn()
+	if err != nil {
+		return changed, err
+	}
+	log.Info("containerd drop-in written", "path", p.DropInPath, "configVersion", p.Config.Version, "changed", wrote)
+	return changed || wrote, nil
+}
+
+// writeDropIn writes the drop-in unless it already has the planned content. It refuses to
+// replace a file at that path that the installer did not write.
+func (p *InstallPlan) writeDropIn() (bool, error) {
+	current, err := os.ReadFile(p.DropInPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return false, fmt.Errorf("read existing drop-in %s: %w", p.DropInPath, err)
+	case bytes.Equal(current, p.DropIn):
+		return false, nil
+	case !isOwnedDropIn(current):
+		return false, fmt.Errorf("drop-in %s exists and was not written by reaper-installer; "+
+			"move it away or merge it by hand, the installer leaves it as it is", p.DropInPath)
+	}
+
+	dir := filepath.Dir(p.DropInPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("create drop-in directory %s: %w", dir, err)
+	}
+	if err := writeFileAtomic(p.DropInPath, p.DropIn, 0o644); err != nil {
+		return false, fmt.Errorf("write drop-in %s: %w", p.DropInPath, err)
+	}
+	return true, nil
+}
+
+// Describe prints the plan for a dry run: each copy and the drop-in's full content.
+func (p *InstallPlan) Describe(w io.Writer) error {
+	for _, b := range p.Binaries {
+		if _, err := fmt.Fprintf(w, "copy %s to %s (mode 0755, sha256 %s)\n", b.Source, b.Target, b.SHA256); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "write %s (mode 0644, containerd config version %d from %s):\n%s",
+		p.DropInPath, p.Config.Version, p.Config.Path, p.DropIn)
+	return err
+}

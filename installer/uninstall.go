@@ -1,0 +1,109 @@
+package installer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+// UninstallPlan is the set of files an uninstall removes.
+type UninstallPlan struct {
+	// DropInPath is the drop-in to remove, or empty when there is none.
+	DropInPath string
+	// Binaries are the installed binaries to remove, each only if it exists.
+	Binaries []string
+}
+
+// PlanUninstall finds the drop-in and the binaries that an install would have written. A missing
+// root config, one without a drop-in directory, or a drop-in that is already gone leave nothing
+// to remove for the config, so uninstalling twice is not an error. The config's version is not
+// checked, because removing the installer's own file needs no plugin path.
+func PlanUninstall(opts Options) (*UninstallPlan, error) {
+	plan := &UninstallPlan{}
+	for _, name := range Binaries {
+		plan.Binaries = append(plan.Binaries, filepath.Join(opts.InstallDir, name))
+	}
+
+	cfg, err := ReadContainerdConfig(opts.ContainerdConfig)
+	if errors.Is(err, ErrConfigNotFound) {
+		return plan, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	path, err := cfg.DropInPath()
+	if errors.Is(err, ErrNoDropInDir) {
+		return plan, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return plan, nil
+	case err != nil:
+		return nil, fmt.Errorf("read drop-in %s: %w", path, err)
+	case !isOwnedDropIn(data):
+		return nil, fmt.Errorf("drop-in %s was not written by reaper-installer; remove the Reaper "+
+			"runtime handlers from it by hand, the installer leaves it as it is", path)
+	}
+	plan.DropInPath = path
+	return plan, nil
+}
+
+// Apply removes the drop-in first and the binaries last, so containerd's config never points at a
+// removed shim. It returns whether anything was removed.
+func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
+	changed := false
+	if p.DropInPath != "" {
+		removed, err := removeFile(p.DropInPath)
+		if err != nil {
+			return false, err
+		}
+		log.Info("containerd drop-in removed", "path", p.DropInPath, "changed", removed)
+		changed = removed
+	}
+
+	for _, path := range p.Binaries {
+		removed, err := removeFile(path)
+		if err != nil {
+			return changed, err
+		}
+		log.Info("binary removed", "path", path, "changed", removed)
+		changed = changed || removed
+	}
+	return changed, nil
+}
+
+// Describe prints the files Apply would remove.
+func (p *UninstallPlan) Describe(w io.Writer) error {
+	if p.DropInPath != "" {
+		if _, err := fmt.Fprintf(w, "remove %s\n", p.DropInPath); err != nil {
+			return err
+		}
+	}
+	for _, path := range p.Binaries {
+		if _, err := fmt.Fprintf(w, "remove %s if it exists\n", path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeFile removes path and its directory entry durably. A missing file is not an error.
+func removeFile(path string) (bool, error) {
+	err := os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", path, err)
+	}
+	return true, syncDir(filepath.Dir(path))
+}
