@@ -207,6 +207,15 @@ func List(root string) ([]*Container, error) {
 	return containers, nil
 }
 
+// Warnings returns what the init helper could not apply as the spec asked, such as
+// an OOM score the host forbids. Only the process that created the container has them.
+func (c *Container) Warnings() []string {
+	if c.init == nil {
+		return nil
+	}
+	return c.init.warnings
+}
+
 // Dir returns the container's state directory.
 func (c *Container) Dir() string {
 	return c.dir

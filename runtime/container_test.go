@@ -228,3 +228,136 @@ func TestContainerUnprivilegedUser(t *testing.T) {
 		t.Errorf("id output = %q, want %q", got, want)
 	}
 }
+
+// runOutput creates, starts and waits for a container, and returns its output.
+func runOutput(t *testing.T, process *specs.Process) (string, *Container) {
+	t.Helper()
+	output, err := os.CreateTemp(t.TempDir(), "output")
+	if err != nil {
+		t.Fatal(err)
+	}
+	container := createTest(t, process, output)
+
+	if err := container.Start(); err != nil {
+		t.Fatalf("Start failed: %v", err)
+	}
+	if _, err := syscall.Wait4(container.Pid, nil, 0, nil); err != nil {
+		t.Fatalf("wait failed: %v", err)
+	}
+
+	got, err := os.ReadFile(output.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(got), container
+}
+
+func TestContainerCapabilities(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test sets capabilities and needs root; run the unit tests as root")
+	}
+
+	cases := []struct {
+		name string
+		uid  uint32
+		caps *specs.LinuxCapabilities
+		want string
+	}{
+		{
+			name: "root with two capabilities",
+			caps: &specs.LinuxCapabilities{
+				Bounding:  []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE"},
+				Effective: []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE"},
+				Permitted: []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE"},
+			},
+			// CAP_CHOWN is bit 0 and CAP_NET_BIND_SERVICE bit 10.
+			want: "CapPrm:\t0000000000000401\nCapEff:\t0000000000000401\nCapBnd:\t0000000000000401\nCapAmb:\t0000000000000000\n",
+		},
+		{
+			name: "root without capabilities",
+			want: "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n",
+		},
+		{
+			name: "unprivileged user with an ambient capability",
+			uid:  65534,
+			caps: &specs.LinuxCapabilities{
+				Bounding:    []string{"CAP_NET_BIND_SERVICE"},
+				Effective:   []string{"CAP_NET_BIND_SERVICE"},
+				Permitted:   []string{"CAP_NET_BIND_SERVICE"},
+				Inheritable: []string{"CAP_NET_BIND_SERVICE"},
+				Ambient:     []string{"CAP_NET_BIND_SERVICE"},
+			},
+			want: "CapPrm:\t0000000000000400\nCapEff:\t0000000000000400\nCapBnd:\t0000000000000400\nCapAmb:\t0000000000000400\n",
+		},
+	}
+
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			process := testProcess("grep", "-E", "^Cap(Prm|Eff|Bnd|Amb)", "/proc/self/status")
+			process.User = specs.User{UID: tc.uid, GID: tc.uid}
+			process.Capabilities = tc.caps
+
+			got, _ := runOutput(t, process)
+			if got != tc.want {
+				t.Errorf("capabilities of the workload:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCreateInvalidCapability(t *testing.T) {
+	process := testProcess("true")
+	process.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_FLY"}}
+
+	_, err := Create(CreateOptions{Root: t.TempDir(), ID: "caps", Spec: &specs.Spec{Process: process}, Executable: "/proc/self/exe"})
+	if err == nil || !strings.Contains(err.Error(), `invalid capability "CAP_FLY"`) {
+		t.Errorf("Create error = %v, want one naming the invalid capability", err)
+	}
+}
+
+func TestContainerRlimits(t *testing.T) {
+	process := testProcess("sh", "-c", "ulimit -Sn; ulimit -Hn")
+	process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1234, Hard: 2345}}
+
+	got, _ := runOutput(t, process)
+	if got != "1234\n2345\n" {
+		t.Errorf("open file limits = %q, want soft 1234 and hard 2345", got)
+	}
+}
+
+func TestContainerOOMScoreAdj(t *testing.T) {
+	raised := 500
+	process := testProcess("cat", "/proc/self/oom_score_adj")
+	process.OOMScoreAdj = &raised
+
+	got, _ := runOutput(t, process)
+	if got != "500\n" {
+		t.Errorf("oom_score_adj = %q, want 500", got)
+	}
+}
+
+func TestContainerOOMScoreAdjClamped(t *testing.T) {
+	current, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lowered := -999
+	process := testProcess("cat", "/proc/self/oom_score_adj")
+	process.OOMScoreAdj = &lowered
+
+	got, container := runOutput(t, process)
+
+	// Hosts without CAP_SYS_RESOURCE keep the inherited value and report it.
+	switch {
+	case got == "-999\n":
+		if len(container.Warnings()) != 0 {
+			t.Errorf("warnings = %q after the score was set, want none", container.Warnings())
+		}
+	case got == string(current):
+		if len(container.Warnings()) != 1 || !strings.Contains(container.Warnings()[0], "oom_score_adj -999") {
+			t.Errorf("warnings = %q, want one that names oom_score_adj -999", container.Warnings())
+		}
+	default:
+		t.Errorf("oom_score_adj = %q, want -999 or the inherited %q", got, current)
+	}
+}

@@ -35,7 +35,8 @@ func runInit(status *os.File) error {
 		return err
 	}
 
-	if err := applyUser(config.User); err != nil {
+	warnings, err := applyIdentity(config)
+	if err != nil {
 		return err
 	}
 
@@ -57,7 +58,7 @@ func runInit(status *os.File) error {
 		}
 	}
 
-	report(status, initStatus{Ready: true})
+	report(status, initStatus{Ready: true, Warnings: warnings})
 
 	if err := waitForStart(); err != nil {
 		return err
@@ -82,6 +83,42 @@ func readInitConfig() (*InitConfig, error) {
 		return nil, fmt.Errorf("invalid OCI process: args is empty, set at least the executable")
 	}
 	return &config, nil
+}
+
+// applyIdentity applies what needs privileges first (rlimits, OOM score, bounding
+// set), then the user, then the capabilities that the user keeps.
+func applyIdentity(config *InitConfig) ([]string, error) {
+	caps, err := parseCapabilities(config.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := applyRlimits(config.Rlimits); err != nil {
+		return nil, err
+	}
+
+	var warnings []string
+	warning, err := applyOOMScoreAdj(config.OOMScoreAdj)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		warnings = append(warnings, warning)
+	}
+
+	if err := caps.dropBounding(); err != nil {
+		return nil, err
+	}
+
+	// Keep the permitted set across the uid change; apply then trims it to the spec's.
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("failed to keep capabilities across the uid change: %w", err)
+	}
+
+	if err := applyUser(config.User); err != nil {
+		return nil, err
+	}
+	return warnings, caps.apply()
 }
 
 // applyUser sets the groups, gid, uid and umask of the spec's user. Go applies each

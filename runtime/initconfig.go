@@ -24,6 +24,10 @@ type InitConfig struct {
 	Cwd             string     `json:"cwd"`
 	User            specs.User `json:"user"`
 	NoNewPrivileges bool       `json:"noNewPrivileges,omitempty"`
+
+	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
+	Rlimits      []specs.POSIXRlimit      `json:"rlimits,omitempty"`
+	OOMScoreAdj  *int                     `json:"oomScoreAdj,omitempty"`
 }
 
 // NewInitConfig takes the process settings that Reaper applies from an OCI process.
@@ -39,11 +43,15 @@ func NewInitConfig(process *specs.Process) InitConfig {
 		Cwd:             cwd,
 		User:            process.User,
 		NoNewPrivileges: process.NoNewPrivileges,
+		Capabilities:    process.Capabilities,
+		Rlimits:         process.Rlimits,
+		OOMScoreAdj:     process.OOMScoreAdj,
 	}
 }
 
 // initStatus is one message on the status pipe, sent as a line of JSON.
 type initStatus struct {
-	Ready bool   `json:"ready,omitempty"`
-	Error string `json:"error,omitempty"`
+	Ready    bool     `json:"ready,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }

@@ -27,8 +27,9 @@ type spawnOptions struct {
 
 // initHandle is the parent's side of a running init helper.
 type initHandle struct {
-	pid    int
-	status *os.File
+	pid      int
+	status   *os.File
+	warnings []string
 }
 
 // spawnInit starts the init helper and waits until it is ready to execve the
@@ -121,6 +122,7 @@ func (h *initHandle) waitReady() error {
 	case !message.Ready:
 		return fmt.Errorf("unexpected init status from pid %d: %+v", h.pid, message)
 	}
+	h.warnings = message.Warnings
 	return nil
 }
 

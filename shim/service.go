@@ -29,6 +29,7 @@ type service struct {
 	events    chan any
 	exits     chan runcC.Exit
 	epoller   *console.Epoller
+	warnOnce  sync.Once
 
 	// mu guards containers and byPid.
 	mu         sync.Mutex

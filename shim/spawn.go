@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"reaper.dev/reaper/runtime"
@@ -57,7 +58,19 @@ func (s *service) spawn(ctx context.Context, p *process) error {
 	}
 
 	p.host, p.io = host, pio
+	s.logWarnings(ctx, p, host.Warnings())
 	return nil
+}
+
+// logWarnings logs what the init helper could not apply, once per shim: every
+// container of a pod would repeat the same host limit.
+func (s *service) logWarnings(ctx context.Context, p *process, warnings []string) {
+	if len(warnings) == 0 {
+		return
+	}
+	s.warnOnce.Do(func() {
+		log.G(ctx).WithFields(log.Fields{"id": p.id(), "warnings": warnings}).Warn("process settings were clamped to what the host allows")
+	})
 }
 
 func (s *service) createOptions(p *process, pio *processIO) runtime.CreateOptions {
