@@ -124,7 +124,9 @@ start_containerd() {
   # setsid keeps a Ctrl-C in the caller's terminal away from containerd, so a teardown can still
   # remove the pods. Its output goes to a file, because a detached process that keeps the
   # caller's stdout pipe open makes the caller hang.
-  PATH="$(containerd_bin):$(runc_bin):$PATH" setsid "$(containerd_bin)/containerd" \
+  # containerd finds a shim by runtime_path only when it starts it. After a restart it
+  # reconnects to the containers of a pod by resolving containerd-shim-reaper-v2 on PATH.
+  PATH="$DIR/reaper-bin:$(containerd_bin):$(runc_bin):$PATH" setsid "$(containerd_bin)/containerd" \
     --config "$DIR/config.toml" --log-level "${CONTAINERD_LOG_LEVEL:-info}" \
     </dev/null >>"$DIR/containerd.log" 2>&1 &
   pid=$!

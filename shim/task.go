@@ -322,11 +322,17 @@ func (s *service) release(ctx context.Context, p *process) {
 }
 
 // Pids lists the processes of the container: the process group of its main process
-// and of each exec.
+// and of each exec. A container whose main process has exited but is not deleted
+// yet still lists that pid: containerd, reconnecting after a restart, deletes a task
+// with no pids and then reports exit code 255 instead of the real one.
 func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
+	}
+
+	if status, _, _ := c.init.snapshot(); status == task.Status_STOPPED {
+		return &taskAPI.PidsResponse{Processes: []*task.ProcessInfo{{Pid: uint32(c.init.pid())}}}, nil
 	}
 
 	groups := []*process{c.init}
