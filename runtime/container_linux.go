@@ -29,8 +29,9 @@ var ErrNotRunning = errors.New("container is not running")
 type Container struct {
 	State
 
-	dir  string
-	init *initHandle // set only in the process that created the container
+	dir    string
+	init   *initHandle // set only in the process that created the container
+	cgroup Cgroup      // loaded on first use when CgroupPath is set
 }
 
 // CreateOptions describe a container to create.
@@ -55,6 +56,9 @@ type CreateOptions struct {
 	Stderr io.Writer
 	// Terminal makes Stdin, a pty slave, the process's controlling terminal.
 	Terminal bool
+	// JoinCgroup puts the process into the existing cgroup of the spec's
+	// cgroupsPath without owning it, as an exec process joins its container.
+	JoinCgroup bool
 
 	// StartProcess starts the helper; the shim passes one that registers the pid with
 	// its reaper before an exit can be collected. The default is exec.Cmd.Start.
@@ -151,11 +155,79 @@ func spawnContainer(opts CreateOptions, spec *specs.Spec, dir string) (*Containe
 		dir:  dir,
 		init: handle,
 	}
-	if err := writeJSON(filepath.Join(dir, stateFile), container.State); err != nil {
+
+	if err := container.enterCgroup(spec, opts.JoinCgroup); err != nil {
 		handle.abort()
 		return nil, err
 	}
+
+	if err := writeJSON(filepath.Join(dir, stateFile), container.State); err != nil {
+		handle.abort()
+		container.removeCgroup()
+		return nil, err
+	}
 	return container, nil
+}
+
+// enterCgroup creates (or joins) the spec's cgroup and moves the helper into it
+// while it still waits for Start, so every process of the workload starts there.
+func (c *Container) enterCgroup(spec *specs.Spec, join bool) error {
+	if spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return nil
+	}
+
+	path, err := CgroupPath(spec.Linux.CgroupsPath)
+	if err != nil {
+		return err
+	}
+
+	var cg Cgroup
+	if join {
+		cg, err = LoadCgroup(path)
+	} else {
+		cg, err = NewCgroup(path, spec.Linux.Resources)
+	}
+	if err != nil {
+		return err
+	}
+	c.cgroup, c.CgroupPath, c.OwnsCgroup = cg, path, !join
+
+	if err := cg.AddProc(c.Pid); err != nil {
+		c.removeCgroup()
+		return fmt.Errorf("failed to move pid %d into cgroup %s: %w", c.Pid, path, err)
+	}
+	return nil
+}
+
+// Cgroup returns the container's cgroup, or nil when the spec names none.
+func (c *Container) Cgroup() (Cgroup, error) {
+	if c.cgroup != nil || c.CgroupPath == "" {
+		return c.cgroup, nil
+	}
+
+	cg, err := LoadCgroup(c.CgroupPath)
+	if err != nil {
+		return nil, err
+	}
+	c.cgroup = cg
+	return cg, nil
+}
+
+// removeCgroup kills what is left in an owned cgroup and removes it.
+func (c *Container) removeCgroup() error {
+	if !c.OwnsCgroup {
+		return nil
+	}
+
+	cg, err := c.Cgroup()
+	if err != nil || cg == nil {
+		return err
+	}
+
+	if err := killAndRemove(cg); err != nil {
+		return fmt.Errorf("failed to remove cgroup %s of container %q: %w", c.CgroupPath, c.ID, err)
+	}
+	return nil
 }
 
 func initConfig(opts CreateOptions, spec *specs.Spec) InitConfig {
@@ -281,11 +353,19 @@ func (c *Container) Signal(sig syscall.Signal, all bool) error {
 	return nil
 }
 
-// KillAll sends SIGKILL to every process of the container's process group. It is
-// safe to call after the main process has exited: the group id stays reserved
-// while any member lives.
+// KillAll sends SIGKILL to every process of the container: its process group and,
+// when it owns one, its cgroup, which also holds the processes that left the group.
+// It is safe to call after the main process has exited: the group id stays
+// reserved while any member lives.
 func (c *Container) KillAll() {
 	_ = signalProcess(c.Pid, syscall.SIGKILL, true)
+
+	if !c.OwnsCgroup {
+		return
+	}
+	if cg, err := c.Cgroup(); err == nil && cg != nil {
+		_ = cg.Kill()
+	}
 }
 
 // Delete removes the container's state. A container that still runs is refused
@@ -297,6 +377,10 @@ func (c *Container) Delete(force bool) error {
 		}
 		c.KillAll()
 		_ = signalProcess(c.Pid, syscall.SIGKILL, false)
+	}
+
+	if err := c.removeCgroup(); err != nil {
+		return err
 	}
 
 	if err := os.RemoveAll(c.dir); err != nil {

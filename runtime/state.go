@@ -23,6 +23,11 @@ type State struct {
 	StartTime   uint64            `json:"startTime"`
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// CgroupPath is the container's cgroup below the cgroup root; empty when the spec
+	// names none. OwnsCgroup is false for an exec process, which only joins it.
+	CgroupPath string `json:"cgroupPath,omitempty"`
+	OwnsCgroup bool   `json:"ownsCgroup,omitempty"`
 }
 
 // Exit records how a container's main process ended.

@@ -6,10 +6,14 @@ import (
 	"os"
 	"sync"
 
+	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/console"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/core/events"
 	cdruntime "github.com/containerd/containerd/v2/core/runtime"
+	"github.com/containerd/containerd/v2/pkg/oom"
+	oomv1 "github.com/containerd/containerd/v2/pkg/oom/v1"
+	oomv2 "github.com/containerd/containerd/v2/pkg/oom/v2"
 	cdshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/pkg/shutdown"
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
@@ -30,6 +34,7 @@ type service struct {
 	exits     chan runcC.Exit
 	epoller   *console.Epoller
 	warnOnce  sync.Once
+	oom       oom.Watcher // nil when the host's cgroups cannot report OOM kills
 
 	// mu guards containers and byPid.
 	mu         sync.Mutex
@@ -58,9 +63,31 @@ func newService(ctx context.Context, publisher cdshim.Publisher, sd shutdown.Ser
 		byPid:      make(map[int]*process),
 	}
 
+	s.oom = newOOMWatcher(ctx, publisher)
+
 	go s.processExits()
 	go s.forward(ctx, publisher)
 	return s, nil
+}
+
+// newOOMWatcher starts the watcher for the host's cgroup version.
+func newOOMWatcher(ctx context.Context, publisher events.Publisher) oom.Watcher {
+	var (
+		watcher oom.Watcher
+		err     error
+	)
+	if cgroups.Mode() == cgroups.Unified {
+		watcher, err = oomv2.New(publisher)
+	} else {
+		watcher, err = oomv1.New(publisher)
+	}
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("failed to start the OOM watcher; OOM kills will not be reported")
+		return nil
+	}
+
+	go watcher.Run(ctx)
+	return watcher
 }
 
 // RegisterTTRPC registers the task service on the shim's ttrpc server.

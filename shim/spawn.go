@@ -59,7 +59,24 @@ func (s *service) spawn(ctx context.Context, p *process) error {
 
 	p.host, p.io = host, pio
 	s.logWarnings(ctx, p, host.Warnings())
+	s.watchOOM(ctx, p)
 	return nil
+}
+
+// watchOOM makes the OOM watcher publish TaskOOM for the container's cgroup, which
+// CRI turns into the OOMKilled reason.
+func (s *service) watchOOM(ctx context.Context, p *process) {
+	if p.execID != "" || s.oom == nil {
+		return
+	}
+
+	cg, err := p.host.Cgroup()
+	if err != nil || cg == nil {
+		return
+	}
+	if err := s.oom.Add(p.container.id, cg.Handle()); err != nil {
+		log.G(ctx).WithError(err).WithField("id", p.container.id).Warn("failed to watch the cgroup for OOM kills")
+	}
 }
 
 // logWarnings logs what the init helper could not apply, once per shim: every
@@ -92,6 +109,7 @@ func (s *service) createOptions(p *process, pio *processIO) runtime.CreateOption
 		opts.Root = filepath.Join(c.bundle, execStateDirName)
 		opts.ID = p.execID
 		opts.Process = p.spec
+		opts.JoinCgroup = true
 	case c.sandbox:
 		opts.Process = pauseProcess(c.spec.Process)
 		opts.Path = selfExecutable

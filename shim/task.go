@@ -335,6 +335,10 @@ func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 		return &taskAPI.PidsResponse{Processes: []*task.ProcessInfo{{Pid: uint32(c.init.pid())}}}, nil
 	}
 
+	if cg, err := c.init.host.Cgroup(); err == nil && cg != nil {
+		return cgroupPids(cg)
+	}
+
 	groups := []*process{c.init}
 	groups = append(groups, c.execList()...)
 
@@ -350,6 +354,19 @@ func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 		for _, pid := range pids {
 			processes = append(processes, &task.ProcessInfo{Pid: uint32(pid)})
 		}
+	}
+	return &taskAPI.PidsResponse{Processes: processes}, nil
+}
+
+func cgroupPids(cg runtime.Cgroup) (*taskAPI.PidsResponse, error) {
+	pids, err := cg.Procs()
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+
+	processes := make([]*task.ProcessInfo, 0, len(pids))
+	for _, pid := range pids {
+		processes = append(processes, &task.ProcessInfo{Pid: uint32(pid)})
 	}
 	return &taskAPI.PidsResponse{Processes: processes}, nil
 }

@@ -18,16 +18,6 @@ func notImplemented(call string) error {
 	return errgrpc.ToGRPC(fmt.Errorf("%s is not supported by the reaper shim yet: %w", call, errdefs.ErrNotImplemented))
 }
 
-// Update is not supported yet.
-func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*ptypes.Empty, error) {
-	return nil, notImplemented("update")
-}
-
-// Stats is not supported yet.
-func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
-	return nil, notImplemented("stats")
-}
-
 // Pause is not supported.
 func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*ptypes.Empty, error) {
 	return nil, notImplemented("pause")

@@ -1,0 +1,23 @@
+// Package e2e holds the end-to-end tests of Reaper's containerd shim. They drive a private
+// containerd (started by hack/containerd-up.sh) through the CRI API, the way the kubelet does,
+// and check on the host what a user of a Reaper pod would check.
+//
+// The suite needs root and the components built first. `make e2e` builds them and runs it,
+// which is the same as:
+//
+//	make components build
+//	go test -count=1 -v -timeout 20m ./test/e2e/...
+//
+// It prints one final line "N passed, N failed" and exits non-zero if any test failed. Without
+// root, without the scripts or without a working containerd every test fails with the reason.
+//
+// Environment:
+//
+//	E2E_HANDLER  CRI runtime handler for the pods under test (default "reaper"). With "runc"
+//	             the same tests run against runc. Those that need a host process then fail,
+//	             because runc runs the command inside the image.
+//
+// When a test fails, the suite copies containerd's log to a file under $TMPDIR before the
+// tear-down removes it, and prints the path. When setup or tear-down fails, it keeps the output
+// of the hack/ scripts the same way.
+package e2e
