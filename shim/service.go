@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/console"
+	taskv2 "github.com/containerd/containerd/api/runtime/task/v2"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/core/events"
 	cdruntime "github.com/containerd/containerd/v2/core/runtime"
@@ -90,9 +91,11 @@ func newOOMWatcher(ctx context.Context, publisher events.Publisher) oom.Watcher 
 	return watcher
 }
 
-// RegisterTTRPC registers the task service on the shim's ttrpc server.
+// RegisterTTRPC registers the task service on the shim's ttrpc server, in task
+// API v3 and, for containerd 1.7, v2.
 func (s *service) RegisterTTRPC(server *ttrpc.Server) error {
 	taskAPI.RegisterTTRPCTaskService(server, s)
+	taskv2.RegisterTTRPCTaskService(server, taskServiceV2{s})
 	return nil
 }
 

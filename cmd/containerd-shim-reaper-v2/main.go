@@ -6,8 +6,6 @@ import (
 	"context"
 	"os"
 
-	cdshim "github.com/containerd/containerd/v2/pkg/shim"
-
 	"reaper.dev/reaper/runtime"
 	"reaper.dev/reaper/shim"
 )
@@ -25,5 +23,5 @@ func main() {
 	}
 
 	shim.Register()
-	cdshim.RunShim(context.Background(), shim.Manager{})
+	shim.Run(context.Background())
 }
