@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components unit e2e test demo lint clean distclean
+.PHONY: build components unit e2e compat test demo lint clean distclean
 
 ## build: build every command into bin/ as static binaries
 build:
@@ -25,9 +25,13 @@ unit:
 e2e: components build
 	$(GO) test -count=1 -v -timeout 20m ./test/e2e/...
 
-## test: run unit and e2e, and fail if either fails
+## compat: run the CRI suite on the older containerd versions of COMPAT_VERSIONS (needs root)
+compat: components build
+	hack/compat.sh
+
+## test: run unit, e2e and compat, and fail if any fails
 test:
-	status=0; $(MAKE) unit || status=1; $(MAKE) e2e || status=1; exit $$status
+	status=0; $(MAKE) unit || status=1; $(MAKE) e2e || status=1; $(MAKE) compat || status=1; exit $$status
 
 ## demo: run a host command as a pod through the reaper runtime handler (needs root)
 demo: components build

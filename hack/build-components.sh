@@ -30,18 +30,34 @@ build_once() {
   mv "$dir.tmp" "$dir"
 }
 
-containerd_pkg=github.com/containerd/containerd/v2
-build_once "$(containerd_bin)" containerd ctr -- \
-  go install -ldflags "-X $containerd_pkg/version.Version=$CONTAINERD_VERSION" \
-  "$containerd_pkg/cmd/containerd@$CONTAINERD_VERSION" "$containerd_pkg/cmd/ctr@$CONTAINERD_VERSION"
+# build_containerd builds containerd, ctr and the runc shim inside the containerd module's own
+# source: go install PKG@VERSION refuses modules whose go.mod has exclude directives, as 1.7 and
+# 2.0 do. The runc shim goes beside containerd, where containerd looks for shims not on PATH.
+build_containerd() {
+  local dir module source ldflags
+  dir=$(containerd_bin)
+  if [[ -x $dir/containerd && -x $dir/ctr && -x $dir/containerd-shim-runc-v2 ]]; then
+    return 0
+  fi
 
-# The runc shim goes beside containerd, where containerd looks for shims it cannot find on PATH.
-if [[ ! -x $(containerd_bin)/containerd-shim-runc-v2 ]]; then
-  log "building containerd-shim-runc-v2 $CONTAINERD_VERSION"
-  GOBIN="$(containerd_bin)" CGO_ENABLED=0 GOFLAGS=-trimpath go install \
-    -ldflags "-X $containerd_pkg/version.Version=$CONTAINERD_VERSION" \
-    "$containerd_pkg/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION"
-fi
+  module=$(containerd_module)
+  log "building containerd $CONTAINERD_VERSION into $dir"
+  source=$(cd / && go mod download -json "$module@$CONTAINERD_VERSION" | jq -r .Dir)
+  [[ -d $source ]] || die "go mod download $module@$CONTAINERD_VERSION gave no source folder"
+
+  ldflags="-X $module/version.Version=$CONTAINERD_VERSION"
+  rm -rf "$dir.tmp"
+  mkdir -p "$dir.tmp"
+  (
+    cd "$source"
+    GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dir.tmp/" ./cmd/containerd ./cmd/ctr
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dir.tmp/" ./cmd/containerd-shim-runc-v2
+  )
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+}
+
+build_containerd
 
 build_once "$(runc_bin)" runc -- \
   env CGO_ENABLED=1 go install -tags seccomp \

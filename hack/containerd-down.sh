@@ -165,6 +165,14 @@ remove_runc_cgroups() {
   done
 }
 
+# remove_default_state removes the empty /run/containerd/s and /run/containerd that runc shims
+# older than containerd 2.3 create for their sockets, unless they existed before containerd-up.
+remove_default_state() {
+  [[ -f $DIR/.default-state-created ]] || return 0
+  rmdir /run/containerd/s 2>/dev/null || true
+  rmdir /run/containerd 2>/dev/null || true
+}
+
 main() {
   [[ $# -eq 1 && $1 == /* ]] || die "usage: $0 DIR (the absolute path given to containerd-up.sh)"
   DIR=${1%/}
@@ -184,6 +192,7 @@ main() {
   stop_containerd
   kill_shims
   remove_runc_cgroups
+  remove_default_state
   unmount_all
   # --one-file-system keeps rm from descending into anything still mounted under DIR.
   rm -rf --one-file-system "$DIR"

@@ -8,10 +8,22 @@ CACHE_DIR=${REAPER_CACHE:-$REPO_ROOT/.cache}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+
+# The containerd versions make compat runs the CRI suite on, besides the pinned one.
+COMPAT_VERSIONS=${COMPAT_VERSIONS:-"v2.0.14 v2.2.9"}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 
 # Each component version is installed into its own folder, so a version bump rebuilds only
 # that component and the old build stays usable for a side-by-side run.
+# containerd_module prints the Go module of the pinned containerd, which moved to /v2 in 2.0.
+containerd_module() {
+  if [[ $CONTAINERD_VERSION == v1.* ]]; then
+    echo github.com/containerd/containerd
+  else
+    echo github.com/containerd/containerd/v2
+  fi
+}
+
 containerd_bin() { echo "$CACHE_DIR/containerd-$CONTAINERD_VERSION/bin"; }
 runc_bin() { echo "$CACHE_DIR/runc-$RUNC_VERSION/bin"; }
 crictl_bin() { echo "$CACHE_DIR/crictl-$CRICTL_VERSION/bin"; }
