@@ -15,7 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// unifiedMountpoint is where cgroup v2 is mounted on a host in unified mode.
+// unifiedMountpoint is the mount point of cgroup v2 on a host in unified mode.
 const unifiedMountpoint = "/sys/fs/cgroup"
 
 // cgroupEmptyTimeout bounds the wait for a killed cgroup to empty before removal.

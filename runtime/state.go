@@ -14,8 +14,9 @@ const (
 	execFIFOFile = "exec.fifo"
 )
 
-// State is what Reaper keeps on disk about a container, enough for a later process
-// (reaper-runtime, or the shim's delete mode after a crash) to find and clean it up.
+// State is the record Reaper keeps on disk for a container. A later process
+// (reaper-runtime, or the shim's delete mode after a crash) finds and cleans up the
+// container with it.
 type State struct {
 	ID          string            `json:"id"`
 	Bundle      string            `json:"bundle"`

@@ -20,11 +20,11 @@ import (
 // maxStdinSize bounds what the start mode reads from containerd.
 const maxStdinSize = 10 << 20
 
-// Run runs the shim binary. containerd 2.3 and later start it with BootstrapParams
-// on stdin and read a BootstrapResult; containerd 1.7 to 2.2 pass flags and
-// environment variables and read a bare address (task API v2) or JSON. containerd's
-// shim library speaks only the first, so Run answers the older start itself and
-// hands every other mode to the library.
+// Run runs the shim binary in the mode containerd asks for. containerd 2.3 and later
+// start a shim with BootstrapParams on stdin and read a BootstrapResult. containerd
+// 1.7 to 2.2 pass flags and environment variables and read a bare address (task API
+// v2) or JSON. containerd's shim library speaks only the first protocol, so Run
+// answers the older start itself and hands every other mode to the library.
 func Run(ctx context.Context) {
 	flags, ok := parseStartFlags(os.Args[1:])
 	if !ok {
@@ -141,8 +141,8 @@ func legacySocketDir() string {
 	return filepath.Join(bundle, "..", "..", "..", "s")
 }
 
-// writeLegacyResult prints a bare address (task API v2) unless containerd says in
-// MAX_SHIM_VERSION that it speaks version 3, which it then reads as JSON.
+// writeLegacyResult prints a bare address (task API v2), or JSON with version 3 when
+// containerd sets MAX_SHIM_VERSION to 3 or more.
 func writeLegacyResult(out io.Writer, result *bootapi.BootstrapResult) error {
 	maxVersion, err := strconv.Atoi(os.Getenv("MAX_SHIM_VERSION"))
 	if err != nil || maxVersion < shimAPIVersion {

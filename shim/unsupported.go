@@ -10,9 +10,9 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 )
 
-// The RPCs below are not implemented yet. containerd treats ErrNotImplemented from
-// these calls as a plain failure; it must never come from Create or Connect, where it
-// makes containerd fall back to task API v2.
+// The RPCs below are not implemented. containerd treats ErrNotImplemented from these
+// calls as a plain failure. It must never come from Create or Connect, because there
+// it makes containerd fall back to task API v2.
 
 func notImplemented(call string) error {
 	return errgrpc.ToGRPC(fmt.Errorf("%s is not supported by the reaper shim yet: %w", call, errdefs.ErrNotImplemented))
