@@ -41,6 +41,9 @@ type Cgroup interface {
 // CgroupPath turns an OCI cgroupsPath into a path below the cgroup root. The
 // systemd form "slice:prefix:name", which CRI sends when the kubelet uses the
 // systemd cgroup driver, becomes the path systemd would give the scope.
+//
+// NOTE: Reaper creates that scope folder through cgroupfs; systemd has no unit for it,
+// so systemctl does not list it and systemd does not manage its limits.
 func CgroupPath(cgroupsPath string) (string, error) {
 	parts := strings.Split(cgroupsPath, ":")
 	if len(parts) == 1 {
