@@ -58,6 +58,59 @@ containerd_running() {
 
 write_config() {
   mkdir -p "$DIR"/{conf.d,cni/bin,cni/net.d,cdi,certs.d,reaper-bin}
+  if [[ $CONTAINERD_VERSION == v1.* ]]; then
+    write_config_v2
+  else
+    write_config_v3
+  fi
+  write_crictl_config
+}
+
+# write_config_v2 writes the schema version 2 config that containerd 1.x reads. The installer
+# then appends its handler tables to this file, because containerd 1.x would let a drop-in's CRI
+# table replace this one whole.
+write_config_v2() {
+  cat >"$DIR/config.toml" <<EOF
+version = 2
+root = "$DIR/root"
+state = "$DIR/state"
+
+[grpc]
+  address = "$DIR/containerd.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$DIR/opt"
+
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  cdi_spec_dirs = ["$DIR/cdi"]
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$DIR/cni/bin"
+    conf_dir = "$DIR/cni/net.d"
+
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$DIR/certs.d"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    BinaryName = "$(runc_bin)/runc"
+    Root = "$DIR/runc"
+    SystemdCgroup = false
+EOF
+}
+
+write_config_v3() {
   cat >"$DIR/config.toml" <<EOF
 version = 3
 root = "$DIR/root"
@@ -106,6 +159,9 @@ imports = ["$DIR/conf.d/*.toml"]
   SystemdCgroup = false
 EOF
 
+}
+
+write_crictl_config() {
   cat >"$DIR/crictl.yaml" <<EOF
 runtime-endpoint: unix://$DIR/containerd.sock
 image-endpoint: unix://$DIR/containerd.sock
@@ -175,8 +231,10 @@ import_images() {
 # check_handlers fails unless CRI lists both the runc and the reaper runtime handler.
 check_handlers() {
   local handlers handler
-  # The default handler has no name and prints as "<no value>".
-  handlers=$(crictl_cmd info -o go-template --template '{{range .runtimeHandlers}}{{index . "name"}}{{"\n"}}{{end}}') ||
+  # containerd 2.x lists runtimeHandlers (the default one without a name); containerd 1.7 lists
+  # only its config, whose runtimes are the handlers.
+  handlers=$(crictl_cmd info -o json | jq -r '
+    [(.runtimeHandlers // [])[].name // empty] + ((.config.containerd.runtimes // {}) | keys) | .[]') ||
     die "crictl info failed; see $DIR/containerd.log"
   for handler in runc reaper; do
     grep -qxF "$handler" <<<"$handlers" || die "CRI does not list the runtime handler $handler (it lists: ${handlers//$'\n'/ }); check $DIR/conf.d and $DIR/containerd.log"

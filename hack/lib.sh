@@ -10,7 +10,7 @@ RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
 
 # The containerd versions make compat runs the CRI suite on, besides the pinned one.
-COMPAT_VERSIONS=${COMPAT_VERSIONS:-"v2.0.14 v2.2.9"}
+COMPAT_VERSIONS=${COMPAT_VERSIONS:-"v1.7.35 v2.0.14 v2.2.9"}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 
 # Each component version is installed into its own folder, so a version bump rebuilds only

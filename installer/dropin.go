@@ -82,6 +82,21 @@ type runtimeEntry struct {
 // the shim in installDir. The drop-in carries the root config's version, because containerd
 // migrates each file on its own version before merging it.
 func RenderDropIn(version int64, handlers []string, installDir string) ([]byte, error) {
+	tables, err := renderHandlerTables(version, handlers, installDir)
+	if err != nil {
+		return nil, err
+	}
+
+	var out bytes.Buffer
+	out.WriteString(dropInHeader)
+	fmt.Fprintf(&out, "version = %d\n", version)
+	out.Write(tables)
+	return out.Bytes(), nil
+}
+
+// renderHandlerTables returns one `containerd.runtimes.<handler>` table per handler, each
+// after an empty line.
+func renderHandlerTables(version int64, handlers []string, installDir string) ([]byte, error) {
 	pluginID, err := RuntimePluginID(version)
 	if err != nil {
 		return nil, err
@@ -92,7 +107,6 @@ func RenderDropIn(version int64, handlers []string, installDir string) ([]byte, 
 	if !filepath.IsAbs(installDir) {
 		return nil, fmt.Errorf("install directory %q is not an absolute path; containerd needs an absolute runtime_path", installDir)
 	}
-
 	entry, err := toml.Marshal(runtimeEntry{
 		RuntimeType: RuntimeType,
 		RuntimePath: filepath.Join(filepath.Clean(installDir), ShimBinary),
@@ -100,10 +114,7 @@ func RenderDropIn(version int64, handlers []string, installDir string) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("encode runtime entry: %w", err)
 	}
-
 	var out bytes.Buffer
-	out.WriteString(dropInHeader)
-	fmt.Fprintf(&out, "version = %d\n", version)
 	for _, handler := range handlers {
 		// The plugin ID comes from RuntimePluginID and the handler matched handlerPattern, so
 		// both are safe inside a quoted and a bare TOML key.

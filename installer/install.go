@@ -41,9 +41,14 @@ func (o Options) handlers() []string {
 type InstallPlan struct {
 	Config   *ContainerdConfig
 	Binaries []BinaryCopy
-	// DropInPath is the drop-in file and DropIn its complete content.
+	// DropInPath is the drop-in file and DropIn its complete content. Both are empty when the
+	// handlers go into the root config.
 	DropInPath string
 	DropIn     []byte
+	// RootConfig is the new content of the root config when the handlers go there (schema
+	// version 2), and RootBlock the block it appends; both are nil otherwise.
+	RootConfig []byte
+	RootBlock  []byte
 }
 
 // PlanInstall reads the containerd config and the source binaries and returns what Apply would
@@ -60,16 +65,11 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 		return nil, err
 	}
 
-	content, err := RenderDropIn(cfg.Version, opts.handlers(), opts.InstallDir)
-	if err != nil {
-		return nil, fmt.Errorf("containerd config %s: %w", cfg.Path, err)
-	}
-	dropInPath, err := cfg.DropInPath()
-	if err != nil {
+	plan := &InstallPlan{Config: cfg}
+	if err := plan.planConfig(opts); err != nil {
 		return nil, err
 	}
 
-	plan := &InstallPlan{Config: cfg, DropInPath: dropInPath, DropIn: content}
 	for _, name := range Binaries {
 		binary, err := planBinaryCopy(filepath.Join(opts.SourceDir, name), filepath.Join(opts.InstallDir, name))
 		if err != nil {
@@ -78,6 +78,33 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 		plan.Binaries = append(plan.Binaries, binary)
 	}
 	return plan, nil
+}
+
+// planConfig plans the config edit: the root block for schema version 2, a drop-in otherwise.
+func (p *InstallPlan) planConfig(opts Options) error {
+	cfg := p.Config
+	if usesRootBlock(cfg.Version) {
+		content, err := os.ReadFile(cfg.Path)
+		if err != nil {
+			return fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
+		}
+
+		p.RootConfig, err = spliceRootBlock(cfg.Path, content, cfg.Version, opts.handlers(), opts.InstallDir)
+		if err != nil {
+			return err
+		}
+		p.RootBlock, err = renderRootBlock(cfg.Version, opts.handlers(), opts.InstallDir, lineEnding(content))
+		return err
+	}
+
+	content, err := RenderDropIn(cfg.Version, opts.handlers(), opts.InstallDir)
+	if err != nil {
+		return fmt.Errorf("containerd config %s: %w", cfg.Path, err)
+	}
+
+	p.DropInPath, err = cfg.DropInPath()
+	p.DropIn = content
+	return err
 }
 
 // Apply installs the binaries, then writes the drop-in, so containerd never reads a runtime_path
@@ -94,12 +121,50 @@ func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
 		changed = changed || wrote
 	}
 
+	if p.RootConfig != nil {
+		wrote, err := writeRootConfig(p.Config.Path, p.RootConfig)
+		if err != nil {
+			return changed, err
+		}
+		log.Info("containerd root config updated", "path", p.Config.Path, "configVersion", p.Config.Version, "changed", wrote)
+		return changed || wrote, nil
+	}
+
 	wrote, err := p.writeDropIn()
 	if err != nil {
 		return changed, err
 	}
 	log.Info("containerd drop-in written", "path", p.DropInPath, "configVersion", p.Config.Version, "changed", wrote)
 	return changed || wrote, nil
+}
+
+// writeRootConfig replaces the root config with content, keeping its mode, unless it already
+// has that content. The first edit keeps the original beside it as PATH.reaper-backup.
+func writeRootConfig(path string, content []byte) (bool, error) {
+	current, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("read containerd config %s: %w", path, err)
+	}
+	if bytes.Equal(current, content) {
+		return false, nil
+	}
+
+	info, err := os.Stat(path)
+	if err != nil {
+		return false, fmt.Errorf("stat containerd config %s: %w", path, err)
+	}
+
+	backup := path + ".reaper-backup"
+	if _, err := os.Stat(backup); errors.Is(err, fs.ErrNotExist) {
+		if err := writeFileAtomic(backup, current, info.Mode().Perm()); err != nil {
+			return false, fmt.Errorf("write backup %s: %w", backup, err)
+		}
+	}
+
+	if err := writeFileAtomic(path, content, info.Mode().Perm()); err != nil {
+		return false, fmt.Errorf("write containerd config %s: %w", path, err)
+	}
+	return true, nil
 }
 
 // writeDropIn writes the drop-in unless it already has the planned content. It refuses to
@@ -133,6 +198,11 @@ func (p *InstallPlan) Describe(w io.Writer) error {
 		if _, err := fmt.Fprintf(w, "copy %s to %s (mode 0755, sha256 %s)\n", b.Source, b.Target, b.SHA256); err != nil {
 			return err
 		}
+	}
+	if p.RootConfig != nil {
+		_, err := fmt.Fprintf(w, "append to %s (containerd config version %d, which containerd 1.x also reads):%s",
+			p.Config.Path, p.Config.Version, p.RootBlock)
+		return err
 	}
 	_, err := fmt.Fprintf(w, "write %s (mode 0644, containerd config version %d from %s):\n%s",
 		p.DropInPath, p.Config.Version, p.Config.Path, p.DropIn)

@@ -92,11 +92,6 @@ func TestInstallByConfigVersion(t *testing.T) {
 		wantErr    []string
 	}{
 		{
-			name:       "version 2",
-			config:     "version = 2\nimports = [\"conf.d/*.toml\"]\n",
-			wantPlugin: "io.containerd.grpc.v1.cri",
-		},
-		{
 			name:       "version 3",
 			config:     "version = 3\nimports = [\"DROPIN/*.toml\"]\n",
 			wantPlugin: "io.containerd.cri.v1.runtime",
@@ -326,7 +321,7 @@ func TestInstallKeepsForeignDropIn(t *testing.T) {
 }
 
 func TestInstallDescribe(t *testing.T) {
-	host := newTestHost(t, "version = 2\nimports = [\"conf.d/*.toml\"]\n")
+	host := newTestHost(t, "version = 3\nimports = [\"conf.d/*.toml\"]\n")
 	plan, err := PlanInstall(host.opts)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +334,7 @@ func TestInstallDescribe(t *testing.T) {
 	for _, want := range []string{
 		"copy " + filepath.Join(host.opts.SourceDir, ShimBinary),
 		"write " + filepath.Join(host.dropInDir, DropInName),
-		`[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.reaper]`,
+		`[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.reaper]`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("Describe() output does not contain %q:\n%s", want, out.String())

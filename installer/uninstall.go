@@ -12,6 +12,10 @@ import (
 
 // UninstallPlan is the set of files an uninstall removes.
 type UninstallPlan struct {
+	// RootConfigPath is the root config to rewrite without the installer's block, and
+	// RootConfig its new content; both are empty when it has no block.
+	RootConfigPath string
+	RootConfig     []byte
 	// DropInPath is the drop-in to remove, or empty when there is none.
 	DropInPath string
 	// Binaries are the installed binaries to remove, each only if it exists.
@@ -33,6 +37,9 @@ func PlanUninstall(opts Options) (*UninstallPlan, error) {
 		return plan, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := plan.planRootConfig(cfg.Path); err != nil {
 		return nil, err
 	}
 	path, err := cfg.DropInPath()
@@ -57,17 +64,43 @@ func PlanUninstall(opts Options) (*UninstallPlan, error) {
 	return plan, nil
 }
 
+// planRootConfig plans removing the installer's block from the root config, if it has one.
+func (p *UninstallPlan) planRootConfig(path string) error {
+	content, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read containerd config %s: %w", path, err)
+	}
+
+	stripped, found, err := withoutRootBlock(content)
+	if err != nil {
+		return fmt.Errorf("containerd config %s: %w", path, err)
+	}
+	if found {
+		p.RootConfigPath, p.RootConfig = path, stripped
+	}
+	return nil
+}
+
 // Apply removes the drop-in first and the binaries last, so containerd's config never points at a
 // removed shim. It returns whether anything was removed.
 func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 	changed := false
+	if p.RootConfigPath != "" {
+		wrote, err := writeRootConfig(p.RootConfigPath, p.RootConfig)
+		if err != nil {
+			return false, err
+		}
+		log.Info("containerd root config reverted", "path", p.RootConfigPath, "changed", wrote)
+		changed = wrote
+	}
+
 	if p.DropInPath != "" {
 		removed, err := removeFile(p.DropInPath)
 		if err != nil {
 			return false, err
 		}
 		log.Info("containerd drop-in removed", "path", p.DropInPath, "changed", removed)
-		changed = removed
+		changed = changed || removed
 	}
 
 	for _, path := range p.Binaries {
@@ -83,6 +116,11 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 
 // Describe prints the files Apply would remove.
 func (p *UninstallPlan) Describe(w io.Writer) error {
+	if p.RootConfigPath != "" {
+		if _, err := fmt.Fprintf(w, "remove the reaper-installer block from %s\n", p.RootConfigPath); err != nil {
+			return err
+		}
+	}
 	if p.DropInPath != "" {
 		if _, err := fmt.Fprintf(w, "remove %s\n", p.DropInPath); err != nil {
 			return err

@@ -126,6 +126,12 @@ func startLegacy(ctx context.Context, flags startFlags) error {
 	if err != nil {
 		return err
 	}
+
+	// containerd 1.7 reconnects after a restart through the address file in the bundle;
+	// later versions write bootstrap.json themselves.
+	if err := os.WriteFile("address", []byte(result.Address), 0o600); err != nil {
+		return fmt.Errorf("failed to write the shim address file: %w", err)
+	}
 	return writeLegacyResult(os.Stdout, result)
 }
 

@@ -33,7 +33,7 @@ func newHost(t *testing.T) (config, installDir, sourceDir string) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(config, []byte("version = 2\nimports = [\"conf.d/*.toml\"]\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("version = 3\nimports = [\"conf.d/*.toml\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return config, filepath.Join(dir, "opt"), sourceDir

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -256,17 +257,14 @@ func (s *suite) waitRuntimeReady() error {
 	var lastErr error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := s.runtime.Status(ctx, &runtimeapi.StatusRequest{})
+		resp, err := s.runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
 		cancel()
 		if err != nil {
 			lastErr = fmt.Errorf("CRI Status call failed: %w", err)
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		s.handlers = s.handlers[:0]
-		for _, h := range resp.GetRuntimeHandlers() {
-			s.handlers = append(s.handlers, h.GetName())
-		}
+		s.handlers = servedHandlers(resp)
 		if ready := runtimeConditionTrue(resp.GetStatus(), runtimeapi.RuntimeReady); ready {
 			return nil
 		}
@@ -274,6 +272,31 @@ func (s *suite) waitRuntimeReady() error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("containerd's CRI service was not ready after %s: %w", readyTimeout, lastErr)
+}
+
+// servedHandlers returns the runtime handlers of a CRI Status response. containerd 1.7
+// does not list them, so for it they are the runtimes of the config in the verbose info.
+func servedHandlers(resp *runtimeapi.StatusResponse) []string {
+	var handlers []string
+	for _, h := range resp.GetRuntimeHandlers() {
+		handlers = append(handlers, h.GetName())
+	}
+	if len(handlers) > 0 {
+		return handlers
+	}
+
+	var config struct {
+		Containerd struct {
+			Runtimes map[string]json.RawMessage `json:"runtimes"`
+		} `json:"containerd"`
+	}
+	if err := json.Unmarshal([]byte(resp.GetInfo()["config"]), &config); err != nil {
+		return nil
+	}
+	for name := range config.Containerd.Runtimes {
+		handlers = append(handlers, name)
+	}
+	return handlers
 }
 
 func runtimeConditionTrue(status *runtimeapi.RuntimeStatus, condition string) bool {
