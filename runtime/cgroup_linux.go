@@ -219,7 +219,11 @@ func (c *cgroupV1) raiseSwapFirst(resources *specs.LinuxResources) error {
 	}
 
 	metrics, err := c.cg.Stat(cgroup1.IgnoreNotExist)
-	if err != nil || metrics.Memory == nil || metrics.Memory.Usage == nil || metrics.Memory.Swap == nil {
+	if err != nil {
+		return fmt.Errorf("failed to read the memory limits: %w", err)
+	}
+	if metrics.Memory == nil || metrics.Memory.Usage == nil || metrics.Memory.Swap == nil {
+		// Without the memory controller or swap accounting there is no order to keep.
 		return nil
 	}
 	currentSwap := metrics.Memory.Swap.Limit

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/cgroups/v3"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -137,7 +138,7 @@ func waitForProcs(t *testing.T, cg Cgroup, want int) {
 		if len(pids) == want {
 			return
 		}
-		syscall.Nanosleep(&syscall.Timespec{Nsec: 10_000_000}, nil)
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("cgroup holds pids %v, want %d processes", pids, want)
 }

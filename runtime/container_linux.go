@@ -163,7 +163,7 @@ func spawnContainer(opts CreateOptions, spec *specs.Spec, dir string) (*Containe
 
 	if err := writeJSON(filepath.Join(dir, stateFile), container.State); err != nil {
 		handle.abort()
-		container.removeCgroup()
+		_ = container.removeCgroup() // The error of the write is the one to report.
 		return nil, err
 	}
 	return container, nil
@@ -193,7 +193,7 @@ func (c *Container) enterCgroup(spec *specs.Spec, join bool) error {
 	c.cgroup, c.CgroupPath, c.OwnsCgroup = cg, path, !join
 
 	if err := cg.AddProc(c.Pid); err != nil {
-		c.removeCgroup()
+		_ = c.removeCgroup() // The error of AddProc is the one to report.
 		return fmt.Errorf("failed to move pid %d into cgroup %s: %w", c.Pid, path, err)
 	}
 	return nil
