@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components unit e2e compat test demo lint clean distclean
+.PHONY: build components unit e2e compat test demo bench lint clean distclean
 
 ## build: build every command into bin/ as static binaries
 build:
@@ -36,6 +36,11 @@ test:
 ## demo: run a host command as a pod through the reaper runtime handler (needs root)
 demo: components build
 	hack/demo.sh
+
+## bench: compare the reaper and runc handlers on a private containerd, write docs/benchmarks.md (needs root)
+## BENCH_FLAGS passes flags to hack/bench, such as BENCH_FLAGS="-samples 5 -pods 4".
+bench: components build
+	BENCH_COMMAND='make bench$(if $(BENCH_FLAGS), BENCH_FLAGS="$(BENCH_FLAGS)")' hack/bench/run.sh $(BENCH_FLAGS)
 
 ## lint: go vet, gofmt check and golangci-lint
 lint:

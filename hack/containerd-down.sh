@@ -30,7 +30,8 @@ remove_pods() {
 # running PID: succeeds while PID exists and is not a zombie waiting for its parent.
 running() {
   local stat
-  { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+  # A failed $(<file) redirection exits the script under set -e, so read with a command.
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
   [[ ${stat:0:1} != Z ]]
 }
@@ -85,7 +86,7 @@ descendants() {
   local stat pid ppid rest child
   for stat in /proc/[0-9]*/stat; do
     # The command name in field 2 may contain spaces and parentheses, so parse after the last ')'.
-    { rest=$(<"$stat"); } 2>/dev/null || continue
+    rest=$(cat "$stat" 2>/dev/null) || continue
     pid=${rest%% *}
     rest=${rest##*) }
     read -r _ ppid _ <<<"$rest"

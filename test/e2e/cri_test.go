@@ -23,6 +23,9 @@ const (
 	// waitTimeout bounds the polling for a state change, such as a container exit.
 	waitTimeout = 30 * time.Second
 	pollEvery   = 50 * time.Millisecond
+	// execSyncTimeout is the timeout in seconds given to ExecSync, so a command that never
+	// ends fails the call instead of hanging the test.
+	execSyncTimeout = 20
 )
 
 // randomSuffix returns 8 random hex characters for unique names and markers.
@@ -163,9 +166,16 @@ type containerInfo struct {
 	RuntimeType string `json:"runtimeType"`
 	RuntimeSpec struct {
 		Process struct {
-			Env  []string `json:"env"`
-			Cwd  string   `json:"cwd"`
-			Args []string `json:"args"`
+			Env          []string `json:"env"`
+			Cwd          string   `json:"cwd"`
+			Args         []string `json:"args"`
+			Capabilities struct {
+				Bounding  []string `json:"bounding"`
+				Effective []string `json:"effective"`
+			} `json:"capabilities"`
+			NoNewPrivileges bool `json:"noNewPrivileges"`
+			// OOMScoreAdj is the value CRI requests from the runtime, after CRI's own clamp.
+			OOMScoreAdj *int `json:"oomScoreAdj"`
 		} `json:"process"`
 	} `json:"runtimeSpec"`
 }
@@ -270,6 +280,38 @@ func (s *suite) tryContainerStatus(c *container) (*runtimeapi.ContainerStatus, c
 		}
 	}
 	return resp.GetStatus(), info, nil
+}
+
+// containerPid returns the host pid that the verbose ContainerStatus reports for a running
+// container.
+func (s *suite) containerPid(t *testing.T, c *container) int {
+	t.Helper()
+	status, info := s.containerStatus(t, c)
+	if status.GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container %s is in state %v, expected CONTAINER_RUNNING", c.id, status.GetState())
+	}
+	if info.Pid == 0 {
+		t.Fatalf("verbose ContainerStatus of %s reports no pid", c.id)
+	}
+	return int(info.Pid)
+}
+
+// tryExecSync runs cmd in the container through CRI ExecSync. timeout is the ExecSync timeout
+// in seconds, which containerd enforces. The call itself is bounded by callTimeout as well.
+func (s *suite) tryExecSync(c *container, timeout int64, cmd ...string) (*runtimeapi.ExecSyncResponse, error) {
+	ctx, cancel := callContext()
+	defer cancel()
+	return s.runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: c.id, Cmd: cmd, Timeout: timeout})
+}
+
+// execSync is tryExecSync failing t on an error.
+func (s *suite) execSync(t *testing.T, c *container, cmd ...string) *runtimeapi.ExecSyncResponse {
+	t.Helper()
+	resp, err := s.tryExecSync(c, execSyncTimeout, cmd...)
+	if err != nil {
+		t.Fatalf("ExecSync %q in container %s failed: %v", cmd, c.id, err)
+	}
+	return resp
 }
 
 // waitExited polls until the container has exited and returns its final status.

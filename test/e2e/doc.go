@@ -17,6 +17,12 @@
 //	             the same tests run against runc. Those that need a host process then fail,
 //	             because runc runs the command inside the image.
 //
+// Two tests disturb the shared containerd on purpose: TestContainerdRestart stops it with
+// SIGTERM and starts it again with the command line and environment it had, and TestShimKilled
+// kills the shim of its own pod with SIGKILL. The tests run one at a time, so the others do not
+// see this. The streaming tests dial containerd's CRI streaming server, which listens on
+// 127.0.0.1 on a random port by default.
+//
 // When a test fails, the suite copies containerd's log to a file under $TMPDIR before the
 // tear-down removes it, and prints the path. When setup or tear-down fails, it keeps the output
 // of the hack/ scripts the same way.

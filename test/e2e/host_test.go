@@ -8,9 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -180,6 +182,40 @@ func processUIDs(pid int) ([]string, error) {
 	return nil, fmt.Errorf("the status of pid %d has no Uid line", pid)
 }
 
+// statusField returns the value of one "Name:\tvalue" line of /proc/<pid>/status, such as
+// "CapEff" or "NoNewPrivs".
+func statusField(pid int, name string) (string, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", fmt.Errorf("read the status of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		if rest, ok := strings.CutPrefix(scanner.Text(), name+":"); ok {
+			return strings.TrimSpace(rest), nil
+		}
+	}
+	if err := scanner.Err(); err != nil {
+		return "", fmt.Errorf("read the status of pid %d: %w", pid, err)
+	}
+	return "", fmt.Errorf("the status of pid %d has no %s line", pid, name)
+}
+
+// killLeftover sends SIGKILL to a process a test's container started, if that same process
+// still runs, so a runtime that failed to end it leaves nothing on the host. It reports
+// whether it had to kill.
+func killLeftover(t *testing.T, proc hostProcess) bool {
+	t.Helper()
+	if !proc.alive() {
+		return false
+	}
+	if err := syscall.Kill(proc.pid, syscall.SIGKILL); err != nil {
+		t.Logf("cleanup: kill leftover %s: %v", proc, err)
+	}
+	return true
+}
+
 // namespaceOf returns the namespace link of a process, such as "mnt:[4026531841]".
 func namespaceOf(pid string, kind string) (string, error) {
 	link, err := os.Readlink(filepath.Join("/proc", pid, "ns", kind))
@@ -238,14 +274,25 @@ func socketsIn(dir string) ([]string, error) {
 	return sockets, nil
 }
 
-// cgroupMounts returns the mount points of every cgroup v1 and v2 hierarchy.
-func cgroupMounts() ([]string, error) {
+// cgroupMount is one mounted cgroup hierarchy, read from /proc/self/mountinfo.
+type cgroupMount struct {
+	// root is the path inside the hierarchy that is mounted, "/" unless a cgroup namespace
+	// or a bind mount shows only a subtree.
+	root       string
+	mountPoint string
+	v2         bool
+	// controllers lists the v1 controllers of the hierarchy, such as "memory" or "cpu".
+	controllers []string
+}
+
+// cgroupHierarchies returns every mounted cgroup v1 and v2 hierarchy.
+func cgroupHierarchies() ([]cgroupMount, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
 	defer f.Close()
-	var mounts []string
+	var mounts []cgroupMount
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
 		// Fields: id parent major:minor root mountpoint options... - fstype source superoptions
@@ -258,14 +305,163 @@ func cgroupMounts() ([]string, error) {
 		if len(preFields) < 5 || len(postFields) < 1 {
 			continue
 		}
-		if postFields[0] == "cgroup" || postFields[0] == "cgroup2" {
-			mounts = append(mounts, preFields[4])
+		mount := cgroupMount{root: preFields[3], mountPoint: preFields[4]}
+		switch postFields[0] {
+		case "cgroup2":
+			mount.v2 = true
+		case "cgroup":
+			if len(postFields) >= 3 {
+				mount.controllers = strings.Split(postFields[2], ",")
+			}
+		default:
+			continue
 		}
+		mounts = append(mounts, mount)
 	}
 	if err := scanner.Err(); err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
 	return mounts, nil
+}
+
+// cgroupMounts returns the mount points of every cgroup v1 and v2 hierarchy.
+func cgroupMounts() ([]string, error) {
+	hierarchies, err := cgroupHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	var mounts []string
+	for _, h := range hierarchies {
+		mounts = append(mounts, h.mountPoint)
+	}
+	return mounts, nil
+}
+
+// cgroupLine is one line of /proc/<pid>/cgroup: "id:controllers:path".
+type cgroupLine struct {
+	controllers []string // empty for the cgroup v2 line "0::path"
+	path        string
+}
+
+func readCgroupLines(pid string) ([]cgroupLine, error) {
+	data, err := os.ReadFile(filepath.Join("/proc", pid, "cgroup"))
+	if err != nil {
+		return nil, fmt.Errorf("read the cgroups of %s: %w", pid, err)
+	}
+	var lines []cgroupLine
+	for _, text := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		fields := strings.SplitN(text, ":", 3)
+		if len(fields) != 3 {
+			return nil, fmt.Errorf("/proc/%s/cgroup: invalid line %q", pid, text)
+		}
+		line := cgroupLine{path: fields[2]}
+		if fields[1] != "" {
+			line.controllers = strings.Split(fields[1], ",")
+		}
+		lines = append(lines, line)
+	}
+	return lines, nil
+}
+
+// hostUsesCgroupV1 reports whether resource controllers sit in cgroup v1 hierarchies, as
+// /proc/self/cgroup shows them. A host in hybrid mode (v1 controllers plus an empty v2
+// hierarchy, such as one at /sys/fs/cgroup/unified) counts as v1, because its controllers are
+// there. A named hierarchy such as "name=systemd" has no controller.
+func hostUsesCgroupV1() (bool, error) {
+	lines, err := readCgroupLines("self")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range lines {
+		for _, controller := range line.controllers {
+			if !strings.HasPrefix(controller, "name=") {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// processCgroup is the cgroup of a process in the hierarchy of one controller.
+type processCgroup struct {
+	v2 bool
+	// path is the cgroup path as /proc/<pid>/cgroup shows it.
+	path string
+	// dir is the cgroup's directory on the host.
+	dir string
+}
+
+// cgroupOf returns the cgroup of pid for controller ("memory", "cpu", ...): the v1 hierarchy
+// that has the controller, or the v2 hierarchy on a host without v1 controllers.
+func cgroupOf(pid int, controller string) (processCgroup, error) {
+	v1, err := hostUsesCgroupV1()
+	if err != nil {
+		return processCgroup{}, err
+	}
+	lines, err := readCgroupLines(strconv.Itoa(pid))
+	if err != nil {
+		return processCgroup{}, err
+	}
+	hierarchies, err := cgroupHierarchies()
+	if err != nil {
+		return processCgroup{}, err
+	}
+
+	var path string
+	found := false
+	for _, line := range lines {
+		if (v1 && slices.Contains(line.controllers, controller)) || (!v1 && len(line.controllers) == 0) {
+			path, found = line.path, true
+			break
+		}
+	}
+	if !found {
+		return processCgroup{}, fmt.Errorf("/proc/%d/cgroup has no line for the %s controller (cgroup v1: %t): %+v", pid, controller, v1, lines)
+	}
+	for _, h := range hierarchies {
+		if (v1 && slices.Contains(h.controllers, controller)) || (!v1 && h.v2) {
+			relative, err := filepath.Rel(h.root, path)
+			if err != nil || strings.HasPrefix(relative, "..") {
+				return processCgroup{}, fmt.Errorf("cgroup %s of pid %d lies outside the mounted subtree %s of %s", path, pid, h.root, h.mountPoint)
+			}
+			return processCgroup{v2: !v1, path: path, dir: filepath.Join(h.mountPoint, relative)}, nil
+		}
+	}
+	return processCgroup{}, fmt.Errorf("no mounted cgroup hierarchy has the %s controller (cgroup v1: %t)", controller, v1)
+}
+
+// read returns the trimmed content of one file of the cgroup, such as "memory.max".
+func (c processCgroup) read(name string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(c.dir, name))
+	if err != nil {
+		return "", fmt.Errorf("read cgroup file: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// memoryLimit returns memory.limit_in_bytes (v1) or memory.max (v2).
+func (c processCgroup) memoryLimit() (string, error) {
+	if c.v2 {
+		return c.read("memory.max")
+	}
+	return c.read("memory.limit_in_bytes")
+}
+
+// cpuMax returns the CPU quota and period as "QUOTA PERIOD" in microseconds, the format of
+// cpu.max (v2), built from cpu.cfs_quota_us and cpu.cfs_period_us on v1.
+func (c processCgroup) cpuMax() (string, error) {
+	if c.v2 {
+		return c.read("cpu.max")
+	}
+	quota, err := c.read("cpu.cfs_quota_us")
+	if err != nil {
+		return "", err
+	}
+	period, err := c.read("cpu.cfs_period_us")
+	if err != nil {
+		return "", err
+	}
+	return quota + " " + period, nil
 }
 
 // removeCgroupTree removes the cgroup directory parent, and the cgroups below it, from every

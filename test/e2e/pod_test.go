@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -177,6 +178,9 @@ type podTrace struct {
 	processes     []hostProcess
 	markers       []string
 	socketsBefore []string
+	// socketLeakReason, when set, explains why a socket the pod leaves behind is expected;
+	// such sockets are then logged instead of failing the check.
+	socketLeakReason string
 }
 
 // checkPodGone checks that a removed pod left no process, shim, socket, state directory, FIFO
@@ -219,16 +223,33 @@ func (s *suite) checkPodGone(t *testing.T, trace podTrace) {
 	})
 
 	t.Run("sockets", func(t *testing.T) {
-		waitFor(t, "no new socket in "+s.socketDir(), func() (bool, error) {
+		addedSockets := func() ([]string, error) {
 			after, err := socketsIn(s.socketDir())
 			if err != nil {
-				return false, err
+				return nil, err
 			}
 			var added []string
 			for _, name := range after {
 				if !slices.Contains(trace.socketsBefore, name) {
 					added = append(added, name)
 				}
+			}
+			return added, nil
+		}
+		if trace.socketLeakReason != "" {
+			added, err := addedSockets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(added) > 0 {
+				t.Logf("sockets left in %s: %v (%s)", s.socketDir(), added, trace.socketLeakReason)
+			}
+			return
+		}
+		waitFor(t, "no new socket in "+s.socketDir(), func() (bool, error) {
+			added, err := addedSockets()
+			if err != nil {
+				return false, err
 			}
 			return len(added) == 0, fmt.Errorf("sockets created by the pod are left: %v", added)
 		})
@@ -266,6 +287,28 @@ func (s *suite) checkPodGone(t *testing.T, trace podTrace) {
 // writes into containerd's config.
 func (s *suite) socketDir() string {
 	return filepath.Join(s.dir, "s")
+}
+
+// shimOf returns the pid of the shim that runs a container's process, its parent, and fails t
+// unless that parent runs the Reaper shim binary.
+func shimOf(t *testing.T, pid int) int {
+	t.Helper()
+	value, err := statusField(pid, "PPid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := strconv.Atoi(value)
+	if err != nil {
+		t.Fatalf("pid %d has an invalid PPid %q: %v", pid, value, err)
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", parent))
+	if err != nil {
+		t.Fatalf("read the executable of pid %d, the parent of pid %d: %v", parent, pid, err)
+	}
+	if base := filepath.Base(strings.TrimSuffix(exe, " (deleted)")); base != shimBinary {
+		t.Fatalf("the parent of pid %d is pid %d running %s, expected the shim %s", pid, parent, exe, shimBinary)
+	}
+	return parent
 }
 
 func cmdlineOf(pid int) string {
