@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -179,6 +180,7 @@ func (Manager) Stop(ctx context.Context, id string) (cdshim.StopStatus, error) {
 	// every bundle of a namespace shares one parent folder.
 	bundle := filepath.Join(filepath.Dir(cwd), id)
 	status := cdshim.StopStatus{ExitStatus: 128 + int(syscall.SIGKILL), ExitedAt: time.Now()}
+	removeDeadSocket(ctx, bundle)
 
 	host, err := runtime.Load(filepath.Join(bundle, stateDirName), id)
 	if err != nil {
@@ -195,6 +197,30 @@ func (Manager) Stop(ctx context.Context, id string) (cdshim.StopStatus, error) {
 		return status, err
 	}
 	return status, nil
+}
+
+// removeDeadSocket removes the pod's shim socket when no shim serves it any more, as
+// after a SIGKILL, which skips the shim's own cleanup. containerd records the address
+// in the bootstrap.json of every bundle it connects to the shim.
+func removeDeadSocket(ctx context.Context, bundle string) {
+	data, err := os.ReadFile(filepath.Join(bundle, "bootstrap.json"))
+	if err != nil {
+		return
+	}
+
+	var bootstrap struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal(data, &bootstrap); err != nil || bootstrap.Address == "" {
+		return
+	}
+
+	if cdshim.CanConnect(bootstrap.Address) {
+		return
+	}
+	if err := cdshim.RemoveSocket(bootstrap.Address); err != nil {
+		log.G(ctx).WithError(err).WithField("address", bootstrap.Address).Warn("failed to remove the socket of a dead shim")
+	}
 }
 
 // Info returns the runtime's name and version for containerd's introspection.

@@ -178,9 +178,6 @@ type podTrace struct {
 	processes     []hostProcess
 	markers       []string
 	socketsBefore []string
-	// socketLeakReason, when set, explains why a socket the pod leaves behind is expected;
-	// such sockets are then logged instead of failing the check.
-	socketLeakReason string
 }
 
 // checkPodGone checks that a removed pod left no process, shim, socket, state directory, FIFO
@@ -235,16 +232,6 @@ func (s *suite) checkPodGone(t *testing.T, trace podTrace) {
 				}
 			}
 			return added, nil
-		}
-		if trace.socketLeakReason != "" {
-			added, err := addedSockets()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(added) > 0 {
-				t.Logf("sockets left in %s: %v (%s)", s.socketDir(), added, trace.socketLeakReason)
-			}
-			return
 		}
 		waitFor(t, "no new socket in "+s.socketDir(), func() (bool, error) {
 			added, err := addedSockets()

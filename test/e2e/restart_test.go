@@ -297,10 +297,5 @@ func TestShimKilled(t *testing.T) {
 		processes:     tracked,
 		markers:       []string{marker},
 		socketsBefore: socketsBefore,
-		// NOTE: containerd v2.4.2's pkg/shim removes the shim socket only when the serving
-		// shim exits normally (see the comment above the last cleanupSockets call in
-		// pkg/shim/shim.go), and the delete mode of its runc shim does not remove it either. So
-		// the socket of a shim killed with SIGKILL stays until the socket directory is removed.
-		socketLeakReason: "a shim killed with SIGKILL cannot remove its own socket",
 	})
 }
