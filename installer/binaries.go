@@ -14,6 +14,9 @@ const (
 	ShimBinary = "containerd-shim-reaper-v2"
 	// RuntimeBinary is Reaper's OCI runtime command line.
 	RuntimeBinary = "reaper-runtime"
+	// InitBinary is the helper the shim starts each container process through; the shim
+	// looks for it beside itself.
+	InitBinary = "reaper-init"
 )
 
 // Binaries are the files the installer copies from the source directory to the install directory.
@@ -22,7 +25,7 @@ const (
 // binary). runtime_path covers the start of a pod's shim, but after a containerd
 // restart containerd resolves the shim of a pod's other containers by name, and
 // deletes those it cannot resolve.
-var Binaries = []string{ShimBinary, RuntimeBinary}
+var Binaries = []string{ShimBinary, RuntimeBinary, InitBinary}
 
 // BinaryCopy is one binary to install.
 type BinaryCopy struct {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"reaper.dev/reaper/runtime/initproc"
 )
 
 // OCI status values, as reaper-runtime state prints them.
@@ -230,8 +232,8 @@ func (c *Container) removeCgroup() error {
 	return nil
 }
 
-func initConfig(opts CreateOptions, spec *specs.Spec) InitConfig {
-	config := NewInitConfig(spec.Process)
+func initConfig(opts CreateOptions, spec *specs.Spec) initproc.InitConfig {
+	config := initproc.NewInitConfig(spec.Process)
 	config.Path = opts.Path
 	return config
 }

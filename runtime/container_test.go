@@ -12,12 +12,14 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"reaper.dev/reaper/runtime/initproc"
 )
 
 // TestMain lets the test binary act as the init helper, as the shim binary does.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == InitArg {
-		RunInit()
+	if len(os.Args) > 1 && os.Args[1] == initproc.InitArg {
+		initproc.RunInit()
 	}
 	os.Exit(m.Run())
 }

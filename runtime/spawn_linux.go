@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"reaper.dev/reaper/runtime/initproc"
 )
 
 // spawnOptions describe one init helper to start.
 type spawnOptions struct {
 	executable string
-	config     InitConfig
+	config     initproc.InitConfig
 	execFIFO   string
 	stdin      io.Reader
 	stdout     io.Writer
@@ -66,9 +68,11 @@ func spawnInit(opts spawnOptions) (*initHandle, error) {
 	}
 	defer statusW.Close()
 
-	cmd := exec.Command(opts.executable, InitArg)
-	// The executable may be /proc/self/exe; show the caller's own name in ps instead.
-	cmd.Args[0] = os.Args[0]
+	cmd := exec.Command(opts.executable, initproc.InitArg)
+	if opts.executable == "/proc/self/exe" {
+		// Show the caller's own name in ps instead.
+		cmd.Args[0] = os.Args[0]
+	}
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.stdin, opts.stdout, opts.stderr
 	cmd.ExtraFiles = []*os.File{configR, statusW, fifo}
@@ -101,7 +105,7 @@ func spawnInit(opts spawnOptions) (*initHandle, error) {
 	return handle, nil
 }
 
-func (h *initHandle) sendConfig(pipe *os.File, config InitConfig) error {
+func (h *initHandle) sendConfig(pipe *os.File, config initproc.InitConfig) error {
 	if err := json.NewEncoder(pipe).Encode(config); err != nil {
 		return fmt.Errorf("failed to send the init config to pid %d: %w", h.pid, err)
 	}
@@ -110,7 +114,7 @@ func (h *initHandle) sendConfig(pipe *os.File, config InitConfig) error {
 
 // waitReady reads the first status message of the helper.
 func (h *initHandle) waitReady() error {
-	var message initStatus
+	var message initproc.Status
 	err := json.NewDecoder(h.status).Decode(&message)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -131,7 +135,7 @@ func (h *initHandle) waitReady() error {
 func (h *initHandle) waitExec() error {
 	defer h.status.Close()
 
-	var message initStatus
+	var message initproc.Status
 	err := json.NewDecoder(h.status).Decode(&message)
 	switch {
 	case errors.Is(err, io.EOF):

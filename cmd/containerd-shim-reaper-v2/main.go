@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 
-	"reaper.dev/reaper/runtime"
+	"reaper.dev/reaper/runtime/initproc"
 	"reaper.dev/reaper/shim"
 )
 
@@ -15,10 +15,10 @@ func main() {
 	// they must be dispatched before RunShim parses containerd's flags.
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case runtime.InitArg:
-			runtime.RunInit()
-		case runtime.PauseArg:
-			runtime.RunPause()
+		case initproc.InitArg:
+			initproc.RunInit()
+		case initproc.PauseArg:
+			initproc.RunPause()
 		}
 	}
 

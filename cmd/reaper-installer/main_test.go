@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"reaper.dev/reaper/installer"
 )
 
 // runCommand runs the CLI with args and returns its standard output and error.
@@ -28,7 +30,7 @@ func newHost(t *testing.T) (config, installDir, sourceDir string) {
 	if err := os.MkdirAll(sourceDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"containerd-shim-reaper-v2", "reaper-runtime"} {
+	for _, name := range installer.Binaries {
 		if err := os.WriteFile(filepath.Join(sourceDir, name), []byte(name), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 
-	"reaper.dev/reaper/runtime"
+	"reaper.dev/reaper/runtime/initproc"
 )
 
 func main() {
 	// The init helper is this binary re-executed by create; it needs no flag parsing.
-	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		runtime.RunInit()
+	if len(os.Args) > 1 && os.Args[1] == initproc.InitArg {
+		initproc.RunInit()
 	}
 
 	if err := newRootCommand().Execute(); err != nil {

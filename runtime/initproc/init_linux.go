@@ -1,4 +1,4 @@
-package runtime
+package initproc
 
 import (
 	"encoding/json"
@@ -19,11 +19,11 @@ func RunInit() {
 	// calling thread, so stay on one.
 	goruntime.LockOSThread()
 
-	status := os.NewFile(initStatusFD, "init-status")
-	syscall.CloseOnExec(initStatusFD)
+	status := os.NewFile(StatusFD, "init-status")
+	syscall.CloseOnExec(StatusFD)
 
 	if err := runInit(status); err != nil {
-		report(status, initStatus{Error: err.Error()})
+		report(status, Status{Error: err.Error()})
 		fmt.Fprintf(os.Stderr, "reaper init: %v\n", err)
 		os.Exit(127)
 	}
@@ -58,7 +58,7 @@ func runInit(status *os.File) error {
 		}
 	}
 
-	report(status, initStatus{Ready: true, Warnings: warnings})
+	report(status, Status{Ready: true, Warnings: warnings})
 
 	if err := waitForStart(); err != nil {
 		return err
@@ -71,7 +71,7 @@ func runInit(status *os.File) error {
 }
 
 func readInitConfig() (*InitConfig, error) {
-	pipe := os.NewFile(initConfigFD, "init-config")
+	pipe := os.NewFile(ConfigFD, "init-config")
 	defer pipe.Close()
 
 	var config InitConfig
@@ -156,14 +156,14 @@ func applyUser(user specs.User) error {
 // waitForStart blocks until Start opens the exec FIFO for reading, then writes the
 // byte that tells Start the workload is about to run.
 func waitForStart() error {
-	path := "/proc/self/fd/" + strconv.Itoa(initFIFOFD)
+	path := "/proc/self/fd/" + strconv.Itoa(FIFOFD)
 	fifo, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("failed to open the exec FIFO: %w", err)
 	}
 	defer fifo.Close()
 
-	unix.Close(initFIFOFD)
+	unix.Close(FIFOFD)
 
 	if _, err := fifo.Write([]byte{0}); err != nil {
 		return fmt.Errorf("failed to write to the exec FIFO: %w", err)
@@ -171,7 +171,7 @@ func waitForStart() error {
 	return nil
 }
 
-func report(status *os.File, message initStatus) {
+func report(status *os.File, message Status) {
 	// A write error means the parent stopped listening (reaper-runtime create has
 	// exited); the message also goes to stderr, so nothing is lost.
 	_ = json.NewEncoder(status).Encode(message)

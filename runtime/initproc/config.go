@@ -1,4 +1,4 @@
-package runtime
+package initproc
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -9,9 +9,9 @@ const InitArg = "init"
 
 // File descriptors the init helper inherits from its parent, after stdin, stdout and stderr.
 const (
-	initConfigFD = 3 // read end of a pipe carrying the JSON InitConfig
-	initStatusFD = 4 // write end of a pipe for status messages, closed by execve
-	initFIFOFD   = 5 // O_PATH descriptor of the exec FIFO
+	ConfigFD = 3 // read end of a pipe carrying the JSON InitConfig
+	StatusFD = 4 // write end of a pipe for Status messages, closed by execve
+	FIFOFD   = 5 // O_PATH descriptor of the exec FIFO
 )
 
 // InitConfig is the part of an OCI process the init helper applies before execve.
@@ -49,8 +49,8 @@ func NewInitConfig(process *specs.Process) InitConfig {
 	}
 }
 
-// initStatus is one message on the status pipe, sent as a line of JSON.
-type initStatus struct {
+// Status is one message on the status pipe, sent as a line of JSON.
+type Status struct {
 	Ready    bool     `json:"ready,omitempty"`
 	Error    string   `json:"error,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
