@@ -1,7 +1,8 @@
 // Package runtime turns an OCI runtime spec into a plain process on the host.
 //
 // It is the core shared by containerd-shim-reaper-v2 and reaper-runtime. A container
-// starts through an init helper: the calling binary re-executed in its init mode. The
+// starts through an init helper (package initproc): reaper-init, or the calling binary
+// re-executed in its init mode. The
 // helper applies the process settings of the spec: rlimits, OOM score, capabilities,
 // user, groups, umask, working directory and no_new_privs. It resolves args[0]
 // against the spec's PATH and reports that it is ready. Create then moves it into the
