@@ -6,11 +6,14 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components unit e2e compat test demo bench lint clean distclean
+.PHONY: build components unit e2e compat critest test demo bench lint clean distclean
+
+# VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 ## build: build every command into bin/ as static binaries
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X reaper.dev/reaper/shim.Version=$(VERSION)" -o bin/ ./cmd/...
 
 ## components: build the pinned containerd, runc and crictl, and the local image tarballs
 components:
@@ -29,9 +32,16 @@ e2e: components build
 compat: components build
 	hack/compat.sh
 
-## test: run unit, e2e and compat, and fail if any fails
+## critest: run the CRI validation suite critest with the reaper and the runc handler, serially,
+## and fail on a reaper failure that hack/critest/expected-failures.txt does not list (needs root)
+## CRITEST_FLAGS passes flags to both critest runs, such as CRITEST_FLAGS=-ginkgo.focus=Streaming.
+critest: components build
+	hack/critest.sh
+
+## test: run unit, e2e, compat and critest, and fail if any fails
 test:
-	status=0; $(MAKE) unit || status=1; $(MAKE) e2e || status=1; $(MAKE) compat || status=1; exit $$status
+	status=0; $(MAKE) unit || status=1; $(MAKE) e2e || status=1; $(MAKE) compat || status=1; \
+	$(MAKE) critest || status=1; exit $$status
 
 ## demo: run a host command as a pod through the reaper runtime handler (needs root)
 demo: components build

@@ -16,6 +16,12 @@
 #   env                  KEY=VALUE lines for `source DIR/env`; the keys are listed in write_env
 #
 # Running it again while that containerd runs only imports the images again and rewrites env.
+#
+# Optional environment, for callers that bring their own registry hosts or CNI network:
+#   CONTAINERD_CERTS_DIR     registry hosts folder (hosts.toml files) to use instead of DIR/certs.d
+#   CONTAINERD_CNI_BIN_DIR   CNI plugin folder to use instead of DIR/cni/bin
+#   CONTAINERD_CNI_CONF_DIR  CNI network config folder to use instead of DIR/cni/net.d
+#
 # Needs root, the components from hack/build-components.sh, the images from hack/images.sh and
 # the binaries from `make build`.
 set -euo pipefail
@@ -91,11 +97,11 @@ state = "$DIR/state"
   cdi_spec_dirs = ["$DIR/cdi"]
 
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$DIR/cni/bin"
-    conf_dir = "$DIR/cni/net.d"
+    bin_dir = "${CONTAINERD_CNI_BIN_DIR:-$DIR/cni/bin}"
+    conf_dir = "${CONTAINERD_CNI_CONF_DIR:-$DIR/cni/net.d}"
 
   [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$DIR/certs.d"
+    config_path = "${CONTAINERD_CERTS_DIR:-$DIR/certs.d}"
 
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
@@ -133,7 +139,7 @@ imports = ["$DIR/conf.d/*.toml"]
   sandbox = "$PAUSE_IMAGE"
 
 [plugins."io.containerd.cri.v1.images".registry]
-  config_path = "$DIR/certs.d"
+  config_path = "${CONTAINERD_CERTS_DIR:-$DIR/certs.d}"
 
 [plugins."io.containerd.cri.v1.runtime"]
   # Lowering oom_score_adj needs CAP_SYS_RESOURCE, which root inside a container often lacks
@@ -143,8 +149,8 @@ imports = ["$DIR/conf.d/*.toml"]
   cdi_spec_dirs = ["$DIR/cdi"]
 
 [plugins."io.containerd.cri.v1.runtime".cni]
-  bin_dirs = ["$DIR/cni/bin"]
-  conf_dir = "$DIR/cni/net.d"
+  bin_dirs = ["${CONTAINERD_CNI_BIN_DIR:-$DIR/cni/bin}"]
+  conf_dir = "${CONTAINERD_CNI_CONF_DIR:-$DIR/cni/net.d}"
 
 [plugins."io.containerd.cri.v1.runtime".containerd]
   default_runtime_name = "runc"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -218,7 +219,8 @@ func removeDeadSocket(ctx context.Context, bundle string) {
 	if cdshim.CanConnect(bootstrap.Address) {
 		return
 	}
-	if err := cdshim.RemoveSocket(bootstrap.Address); err != nil {
+	// After a normal shutdown the shim has removed its socket already.
+	if err := cdshim.RemoveSocket(bootstrap.Address); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		log.G(ctx).WithError(err).WithField("address", bootstrap.Address).Warn("failed to remove the socket of a dead shim")
 	}
 }
