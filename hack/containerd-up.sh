@@ -280,8 +280,8 @@ main() {
   check_inputs
   mkdir -p "$DIR"
   touch "$DIR/.containerd-up"
-  # runc shims older than containerd 2.3 put their sockets in /run/containerd/s whatever the
-  # config says; containerd-down.sh removes that folder again if it is new.
+  # runc shims older than containerd 2.3 put their sockets in /run/containerd/s, whatever the
+  # config sets. containerd-down.sh removes that folder again if it is new.
   [[ -e /run/containerd || -f $DIR/containerd.pid ]] || touch "$DIR/.default-state-created"
 
   local pid=""

@@ -154,7 +154,7 @@ func applyUser(user specs.User) error {
 }
 
 // waitForStart blocks until Start opens the exec FIFO for reading, then writes the
-// byte that tells Start the workload is about to run.
+// byte that lets Start return: the workload runs next.
 func waitForStart() error {
 	path := "/proc/self/fd/" + strconv.Itoa(FIFOFD)
 	fifo, err := os.OpenFile(path, os.O_WRONLY, 0)
