@@ -148,7 +148,7 @@ func (h *initHandle) waitExec() error {
 	return nil
 }
 
-// abort kills a helper that failed; its exit is collected by whoever reaps children.
+// abort kills a helper that failed. The caller's reaper (or the shim's) collects its exit.
 func (h *initHandle) abort() {
 	_ = syscall.Kill(h.pid, syscall.SIGKILL)
 	h.status.Close()

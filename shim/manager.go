@@ -84,7 +84,7 @@ func (Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*boo
 }
 
 // groupID returns the pod a container belongs to, from the bundle's spec in the
-// working directory; containers outside a CRI pod get a shim of their own.
+// working directory. A container outside a CRI pod gets a shim of its own.
 func groupID(instanceID string) (string, error) {
 	spec, err := runtime.LoadSpec(".")
 	if err != nil {

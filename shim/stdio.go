@@ -27,8 +27,8 @@ type processIO struct {
 	// The pipe ends handed to the process; nil means /dev/null.
 	stdin, stdout, stderr *os.File
 
-	// stdinHold is a writer of the stdin FIFO that the shim holds, so the process
-	// sees no EOF while the client reconnects. CloseIO closes it.
+	// stdinHold is a writer of the stdin FIFO that the shim keeps open, so the process
+	// gets no EOF while the client reconnects. CloseIO closes it.
 	stdinOnce sync.Once
 	stdinHold io.Closer
 
