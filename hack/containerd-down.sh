@@ -166,6 +166,17 @@ remove_runc_cgroups() {
   done
 }
 
+# remove_k8s_cgroups removes the empty /k8s.io cgroup of every hierarchy, the parent of the
+# cgroups of pods without a cgroup parent, unless it existed before containerd-up.
+remove_k8s_cgroups() {
+  [[ -f $DIR/.k8s-cgroup-created ]] || return 0
+  local dir
+  for dir in /sys/fs/cgroup/k8s.io /sys/fs/cgroup/*/k8s.io; do
+    [[ -d $dir ]] || continue
+    rmdir "$dir" 2>/dev/null || log "warning: cgroup $dir is not empty; it stays"
+  done
+}
+
 # remove_default_state removes the empty /run/containerd/s and /run/containerd that runc shims
 # older than containerd 2.3 create for their sockets, unless they existed before containerd-up.
 remove_default_state() {
@@ -194,6 +205,7 @@ main() {
   kill_shims
   remove_runc_cgroups
   remove_default_state
+  remove_k8s_cgroups
   unmount_all
   # --one-file-system keeps rm from descending into anything still mounted under DIR.
   rm -rf --one-file-system "$DIR"

@@ -283,6 +283,9 @@ main() {
   # runc shims older than containerd 2.3 put their sockets in /run/containerd/s, whatever the
   # config sets. containerd-down.sh removes that folder again if it is new.
   [[ -e /run/containerd || -f $DIR/containerd.pid ]] || touch "$DIR/.default-state-created"
+  # Pods without a cgroup parent get cgroups under /k8s.io, which neither runtime removes.
+  compgen -G "/sys/fs/cgroup/*/k8s.io" >/dev/null || [[ -e /sys/fs/cgroup/k8s.io || -f $DIR/containerd.pid ]] ||
+    touch "$DIR/.k8s-cgroup-created"
 
   local pid=""
   [[ -f $DIR/containerd.pid ]] && pid=$(<"$DIR/containerd.pid")
