@@ -178,7 +178,7 @@ EOF
 
 install_reaper() {
   "$(reaper_bin)/reaper-installer" install --containerd-config "$DIR/config.toml" \
-    --install-dir "$DIR/reaper-bin" --source-dir "$(reaper_bin)" --restart none
+    --install-dir "$DIR/reaper-bin" --source-dir "$(reaper_bin)" --link-dir "$DIR/path" --restart none
 }
 
 start_containerd() {
@@ -187,8 +187,9 @@ start_containerd() {
   # remove the pods. Its output goes to a file, because a detached process that keeps the
   # caller's stdout pipe open makes the caller hang.
   # containerd finds a shim by runtime_path only when it starts it. After a restart it
-  # reconnects to the containers of a pod by resolving containerd-shim-reaper-v2 on PATH.
-  PATH="$DIR/reaper-bin:$(containerd_bin):$(runc_bin):$PATH" setsid "$(containerd_bin)/containerd" \
+  # reconnects to the containers of a pod by resolving containerd-shim-reaper-v2 on PATH,
+  # where the installer linked it (DIR/path stands for /usr/local/bin).
+  PATH="$DIR/path:$(containerd_bin):$(runc_bin):$PATH" setsid "$(containerd_bin)/containerd" \
     --config "$DIR/config.toml" --log-level "${CONTAINERD_LOG_LEVEL:-info}" \
     </dev/null >>"$DIR/containerd.log" 2>&1 &
   pid=$!

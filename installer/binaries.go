@@ -20,11 +20,6 @@ const (
 )
 
 // Binaries are the files the installer copies from the source directory to the install directory.
-//
-// TODO: also make ShimBinary resolvable on containerd's PATH (or beside the containerd
-// binary). runtime_path covers the start of a pod's shim, but after a containerd
-// restart containerd resolves the shim of a pod's other containers by name, and
-// deletes those it cannot resolve.
 var Binaries = []string{ShimBinary, RuntimeBinary, InitBinary}
 
 // BinaryCopy is one binary to install.

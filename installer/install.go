@@ -28,6 +28,9 @@ type Options struct {
 	SourceDir string
 	// Handlers are the CRI runtime handlers to register. Empty means DefaultHandler only.
 	Handlers []string
+	// LinkDir is a folder on containerd's PATH that gets a link to the installed shim, or
+	// empty for none.
+	LinkDir string
 }
 
 func (o Options) handlers() []string {
@@ -49,6 +52,8 @@ type InstallPlan struct {
 	// version 2), and RootBlock the block it appends; both are nil otherwise.
 	RootConfig []byte
 	RootBlock  []byte
+	// Link is the link to the shim on containerd's PATH, or nil for none.
+	Link *shimLink
 }
 
 // PlanInstall reads the containerd config and the source binaries and returns what Apply would
@@ -65,7 +70,12 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 		return nil, err
 	}
 
-	plan := &InstallPlan{Config: cfg}
+	plan := &InstallPlan{Config: cfg, Link: newShimLink(opts)}
+	if plan.Link != nil {
+		if _, err := plan.Link.current(); err != nil {
+			return nil, err
+		}
+	}
 	if err := plan.planConfig(opts); err != nil {
 		return nil, err
 	}
@@ -119,6 +129,14 @@ func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
 		}
 		log.Info("binary installed", "path", b.Target, "sha256", b.SHA256, "changed", wrote)
 		changed = changed || wrote
+	}
+
+	if p.Link != nil {
+		linked, err := p.Link.create()
+		if err != nil {
+			return changed, err
+		}
+		log.Info("shim linked onto containerd's PATH", "path", p.Link.path, "target", p.Link.target, "changed", linked)
 	}
 
 	if p.RootConfig != nil {
@@ -196,6 +214,11 @@ func (p *InstallPlan) writeDropIn() (bool, error) {
 func (p *InstallPlan) Describe(w io.Writer) error {
 	for _, b := range p.Binaries {
 		if _, err := fmt.Fprintf(w, "copy %s to %s (mode 0755, sha256 %s)\n", b.Source, b.Target, b.SHA256); err != nil {
+			return err
+		}
+	}
+	if p.Link != nil {
+		if _, err := fmt.Fprintf(w, "link %s to %s\n", p.Link.path, p.Link.target); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,9 @@ type UninstallPlan struct {
 	DropInPath string
 	// Binaries are the installed binaries to remove, each only if it exists.
 	Binaries []string
+	// Link is the link to the shim on containerd's PATH to remove, if it points at the
+	// installed shim.
+	Link *shimLink
 }
 
 // PlanUninstall finds the drop-in and the binaries that an install would have written. A missing
@@ -27,7 +30,7 @@ type UninstallPlan struct {
 // to remove for the config, so uninstalling twice is not an error. The config's version is not
 // checked, because removing the installer's own file needs no plugin path.
 func PlanUninstall(opts Options) (*UninstallPlan, error) {
-	plan := &UninstallPlan{}
+	plan := &UninstallPlan{Link: newShimLink(opts)}
 	for _, name := range Binaries {
 		plan.Binaries = append(plan.Binaries, filepath.Join(opts.InstallDir, name))
 	}
@@ -100,6 +103,15 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 			return false, err
 		}
 		log.Info("containerd drop-in removed", "path", p.DropInPath, "changed", removed)
+		changed = changed || removed
+	}
+
+	if p.Link != nil {
+		removed, err := p.Link.remove()
+		if err != nil {
+			return changed, err
+		}
+		log.Info("shim link removed", "path", p.Link.path, "changed", removed)
 		changed = changed || removed
 	}
 

@@ -34,6 +34,7 @@ func newRootCommand() *cobra.Command {
 type hostFlags struct {
 	containerdConfig string
 	installDir       string
+	linkDir          string
 	restart          string
 	dryRun           bool
 }
@@ -43,6 +44,8 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 		"path of containerd's root config file")
 	flags.StringVar(&f.installDir, "install-dir", installer.DefaultInstallDir,
 		"absolute directory the Reaper binaries are installed in")
+	flags.StringVar(&f.linkDir, "link-dir", installer.DefaultLinkDir,
+		"folder on containerd's PATH that gets a link to the shim, so containerd finds it by name after a restart; empty for none")
 	flags.StringVar(&f.restart, "restart", string(installer.RestartNone),
 		"how to make containerd load the change: none (only none is implemented)")
 	flags.BoolVar(&f.dryRun, "dry-run", false, "print what would be written or removed, and change nothing")
@@ -52,7 +55,7 @@ func (f *hostFlags) options() (installer.Options, error) {
 	if _, err := installer.ParseRestartMethod(f.restart); err != nil {
 		return installer.Options{}, fmt.Errorf("--restart: %w", err)
 	}
-	return installer.Options{ContainerdConfig: f.containerdConfig, InstallDir: f.installDir}, nil
+	return installer.Options{ContainerdConfig: f.containerdConfig, InstallDir: f.installDir, LinkDir: f.linkDir}, nil
 }
 
 func newLogger() *slog.Logger {

@@ -65,19 +65,28 @@ func TestInstallDryRunWritesNothing(t *testing.T) {
 func TestInstallThenUninstall(t *testing.T) {
 	config, installDir, sourceDir := newHost(t)
 	dropIn := filepath.Join(filepath.Dir(config), "conf.d", "reaper.toml")
+	linkDir := t.TempDir()
+	link := filepath.Join(linkDir, installer.ShimBinary)
 
-	if _, err := runCommand(t, "install", "--containerd-config", config, "--install-dir", installDir, "--source-dir", sourceDir); err != nil {
+	if _, err := runCommand(t, "install", "--containerd-config", config, "--install-dir", installDir,
+		"--source-dir", sourceDir, "--link-dir", linkDir); err != nil {
 		t.Fatalf("install error: %v", err)
 	}
 	if _, err := os.Stat(dropIn); err != nil {
 		t.Fatalf("install wrote no drop-in: %v", err)
 	}
+	if target, err := os.Readlink(link); err != nil || target != filepath.Join(installDir, installer.ShimBinary) {
+		t.Errorf("link %s points to %q (%v), want the installed shim", link, target, err)
+	}
 
-	if _, err := runCommand(t, "uninstall", "--containerd-config", config, "--install-dir", installDir); err != nil {
+	if _, err := runCommand(t, "uninstall", "--containerd-config", config, "--install-dir", installDir, "--link-dir", linkDir); err != nil {
 		t.Fatalf("uninstall error: %v", err)
 	}
 	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
 		t.Errorf("uninstall left %s", dropIn)
+	}
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Errorf("uninstall left the link %s", link)
 	}
 }
 
@@ -90,7 +99,7 @@ func TestRestartMethods(t *testing.T) {
 	}
 	for method, want := range tests {
 		for _, command := range []string{"install", "uninstall"} {
-			args := []string{command, "--restart", method, "--containerd-config", config, "--install-dir", installDir}
+			args := []string{command, "--restart", method, "--containerd-config", config, "--install-dir", installDir, "--link-dir", ""}
 			if command == "install" {
 				args = append(args, "--source-dir", sourceDir)
 			}
