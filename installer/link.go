@@ -73,10 +73,19 @@ func (l *shimLink) create() (bool, error) {
 	return true, nil
 }
 
-// remove deletes the link if it points at the installed shim, and leaves anything else.
+// remove deletes the link if it points at the installed shim, and leaves anything else,
+// a file that is not a link included.
 func (l *shimLink) remove() (bool, error) {
-	current, err := l.current()
-	if err != nil || current != l.target {
+	info, err := os.Lstat(l.path)
+	if err != nil || info.Mode()&fs.ModeSymlink == 0 {
+		return false, nil //nolint:nilerr // A missing link or a file of another kind is not ours to remove.
+	}
+
+	current, err := os.Readlink(l.path)
+	if err != nil {
+		return false, fmt.Errorf("read link %s: %w", l.path, err)
+	}
+	if current != l.target {
 		return false, nil
 	}
 	return removeFile(l.path)
