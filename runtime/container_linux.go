@@ -61,10 +61,6 @@ type CreateOptions struct {
 	// JoinCgroup puts the process into the existing cgroup of the spec's
 	// cgroupsPath without owning it, as an exec process joins its container.
 	JoinCgroup bool
-	// NewMountNamespace gives the process a mount namespace of its own, a slave of the
-	// host's. JoinMountNamespace (/proc/PID/ns/mnt) joins an existing one instead.
-	NewMountNamespace  bool
-	JoinMountNamespace string
 
 	// StartProcess starts the helper; the shim passes one that registers the pid with
 	// its reaper before an exit can be collected. The default is exec.Cmd.Start.
@@ -239,8 +235,6 @@ func (c *Container) removeCgroup() error {
 func initConfig(opts CreateOptions, spec *specs.Spec) initproc.InitConfig {
 	config := initproc.NewInitConfig(spec.Process)
 	config.Path = opts.Path
-	config.NewMountNamespace = opts.NewMountNamespace
-	config.JoinMountNamespace = opts.JoinMountNamespace
 	return config
 }
 

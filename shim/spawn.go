@@ -2,7 +2,6 @@ package shim
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -134,12 +133,9 @@ func (s *service) createOptions(p *process, pio *processIO) runtime.CreateOption
 		opts.ID = p.execID
 		opts.Process = p.spec
 		opts.JoinCgroup = true
-		opts.JoinMountNamespace = fmt.Sprintf("/proc/%d/ns/mnt", c.init.pid())
 	case c.sandbox:
 		opts.Process = pauseProcess(c.spec.Process, helper)
 		opts.Path = helper
-	default:
-		opts.NewMountNamespace = true
 	}
 	return opts
 }

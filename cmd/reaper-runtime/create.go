@@ -30,12 +30,9 @@ func newCreateCommand(opts *globalOptions) *cobra.Command {
 				ID:         args[0],
 				Bundle:     absBundle,
 				Executable: "/proc/self/exe",
-				// Like the shim's containers, the process gets a mount namespace of its
-				// own, a slave of the host's.
-				NewMountNamespace: true,
-				Stdin:             os.Stdin,
-				Stdout:            os.Stdout,
-				Stderr:            os.Stderr,
+				Stdin:      os.Stdin,
+				Stdout:     os.Stdout,
+				Stderr:     os.Stderr,
 			})
 			if err != nil {
 				return err

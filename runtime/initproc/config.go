@@ -25,11 +25,6 @@ type InitConfig struct {
 	User            specs.User `json:"user"`
 	NoNewPrivileges bool       `json:"noNewPrivileges,omitempty"`
 
-	// NewMountNamespace gives the process a mount namespace of its own, a slave of the
-	// host's; JoinMountNamespace, a path such as /proc/PID/ns/mnt, joins one instead.
-	NewMountNamespace  bool   `json:"newMountNamespace,omitempty"`
-	JoinMountNamespace string `json:"joinMountNamespace,omitempty"`
-
 	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
 	Rlimits      []specs.POSIXRlimit      `json:"rlimits,omitempty"`
 	OOMScoreAdj  *int                     `json:"oomScoreAdj,omitempty"`

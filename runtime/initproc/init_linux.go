@@ -35,10 +35,6 @@ func runInit(status *os.File) error {
 		return err
 	}
 
-	if err := enterMountNamespace(config); err != nil {
-		return err
-	}
-
 	warnings, err := applyIdentity(config)
 	if err != nil {
 		return err

@@ -111,6 +111,18 @@ func TestHostPID(t *testing.T) {
 		t.Errorf("process %s is in PID namespace %s, expected the host's %s", proc, containerPidNS, hostPidNS)
 	}
 
+	// Recorded only: the shared mount namespace will change once each container gets its own.
+	containerMntNS, err := namespaceOf(proc, "mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostMntNS, err := namespaceOf("self", "mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("container process %s: mount namespace %s, the test's %s (same: %t)",
+		proc, containerMntNS, hostMntNS, containerMntNS == hostMntNS)
+
 	// Recorded only: whether the process sits in the cgroup CRI asked for (below the pod's
 	// cgroup parent) is checked by no assertion yet.
 	cgroups, err := os.ReadFile(filepath.Join("/proc", proc, "cgroup"))
