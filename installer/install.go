@@ -48,8 +48,8 @@ type InstallPlan struct {
 	// handlers go into the root config.
 	DropInPath string
 	DropIn     []byte
-	// RootConfig is the new content of the root config when the handlers go there (schema
-	// version 2), and RootBlock the block it appends; both are nil otherwise.
+	// RootConfig is the new content of the root config when the handlers go there, as for
+	// schema version 2. RootBlock is the block it appends. Both are nil otherwise.
 	RootConfig []byte
 	RootBlock  []byte
 	// Link is the link to the shim on containerd's PATH, or nil for none.

@@ -42,7 +42,7 @@ type Cgroup interface {
 // systemd form "slice:prefix:name", which CRI sends when the kubelet uses the
 // systemd cgroup driver, becomes the path systemd would give the scope.
 //
-// NOTE: Reaper creates that scope folder through cgroupfs; systemd has no unit for it,
+// NOTE: Reaper creates that scope folder through cgroupfs. systemd has no unit for it,
 // so systemctl does not list it and systemd does not manage its limits.
 func CgroupPath(cgroupsPath string) (string, error) {
 	parts := strings.Split(cgroupsPath, ":")

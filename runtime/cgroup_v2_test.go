@@ -20,7 +20,7 @@ const cgroupV2InnerEnv = "REAPER_TEST_CGROUP_V2_INNER"
 
 // TestContainerCgroupV2 runs a container in a cgroup v2 hierarchy. On a host with
 // cgroup v1 or hybrid cgroups it mounts the host's cgroup2 hierarchy over
-// /sys/fs/cgroup in a private mount namespace, where the cgroup code then sees a
+// /sys/fs/cgroup in a private mount namespace, so the cgroup code finds a
 // unified host. Limits are not checked there, because on such a host the v2
 // hierarchy has no cpu or memory controller.
 func TestContainerCgroupV2(t *testing.T) {

@@ -28,7 +28,7 @@ func (pio *processIO) openConsole(ctx context.Context, epoller *console.Epoller,
 	pio.stdin, pio.stdout, pio.stderr = slave, slave, slave
 
 	// The epoller turns the EIO that reads return once the slave closes into a wait, so
-	// output is read to the end; shutdownConsole then ends the copy.
+	// output is read to the end. shutdownConsole then ends the copy.
 	epollConsole, err := epoller.Add(master)
 	if err != nil {
 		return fmt.Errorf("failed to watch the pty of process %q: %w", id, err)

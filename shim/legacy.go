@@ -20,7 +20,7 @@ import (
 // maxStdinSize bounds what the start mode reads from containerd.
 const maxStdinSize = 10 << 20
 
-// Run runs the shim binary in the mode containerd asks for. containerd 2.3 and later
+// Run runs the shim binary in the mode that containerd's arguments select. containerd 2.3 and later
 // start a shim with BootstrapParams on stdin and read a BootstrapResult. containerd
 // 1.7 to 2.2 pass flags and environment variables and read a bare address (task API
 // v2) or JSON. containerd's shim library speaks only the first protocol, so Run

@@ -194,7 +194,8 @@ func (pio *processIO) wait(ctx context.Context, id string) {
 	select {
 	case <-done:
 	case <-time.After(ioDrainTimeout):
-		log.G(ctx).WithField("id", id).Warn("output did not drain; a process outside the container still holds its stdout or stderr")
+		log.G(ctx).WithFields(log.Fields{"id": id, "timeout": ioDrainTimeout}).
+			Warn("timed out waiting for the output to drain; a process outside the container still holds its stdout or stderr")
 	}
 	pio.closeAll()
 }

@@ -299,7 +299,8 @@ func (s *service) stopCreated(p *process) error {
 	}
 }
 
-// release waits for the process's output, removes its state and forgets it.
+// release waits for the process's output, removes its state and drops it from the
+// service's maps.
 func (s *service) release(ctx context.Context, p *process) {
 	if p.io != nil {
 		p.io.wait(ctx, p.id())

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Usage: hack/critest/report.sh RESULTS
 #
-# Reads the ginkgo JSON reports RESULTS/reaper.json and RESULTS/runc.json that run.sh wrote and
-# prints every spec that did not pass under both handlers, side by side, then one line of totals
-# per handler and a last line "critest: N passed, N failed" over both runs, whose failures are
-# the ones the expected failures do not list. A failure that
+# Reads the ginkgo JSON reports RESULTS/reaper.json and RESULTS/runc.json that run.sh wrote. It
+# prints every spec that did not pass under both handlers, side by side, and one line of totals
+# per handler. The last line is "critest: N passed, N failed" over both runs, where the failures
+# are the ones the expected failures do not list. A failure that
 # hack/critest/expected-failures.txt does not list for its handler is marked with "!" and shown
 # with its failure message. Exits 1 when there is such a failure under either handler.
 set -euo pipefail

@@ -172,7 +172,7 @@ func waitForStart() error {
 }
 
 func report(status *os.File, message Status) {
-	// A write error means the parent stopped listening (reaper-runtime create has
-	// exited); the message also goes to stderr, so nothing is lost.
+	// A write error means the parent no longer reads the pipe, because reaper-runtime
+	// create has exited. RunInit also prints an error to stderr.
 	_ = json.NewEncoder(status).Encode(message)
 }

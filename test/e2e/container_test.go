@@ -111,7 +111,8 @@ func TestHostPID(t *testing.T) {
 		t.Errorf("process %s is in PID namespace %s, expected the host's %s", proc, containerPidNS, hostPidNS)
 	}
 
-	// Recorded only: the shared mount namespace will change once each container gets its own.
+	// Containers share the host's mount namespace until the shim mounts volumes at their
+	// destinations in a namespace of each container's own. TestCgroupLimits checks the cgroup.
 	containerMntNS, err := namespaceOf(proc, "mnt")
 	if err != nil {
 		t.Fatal(err)
@@ -120,17 +121,9 @@ func TestHostPID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("container process %s: mount namespace %s, the test's %s (same: %t)",
-		proc, containerMntNS, hostMntNS, containerMntNS == hostMntNS)
-
-	// Recorded only: whether the process sits in the cgroup CRI asked for (below the pod's
-	// cgroup parent) is checked by no assertion yet.
-	cgroups, err := os.ReadFile(filepath.Join("/proc", proc, "cgroup"))
-	if err != nil {
-		t.Fatalf("read the cgroups of process %s: %v", proc, err)
+	if containerMntNS != hostMntNS {
+		t.Errorf("process %s is in mount namespace %s, expected the host's %s", proc, containerMntNS, hostMntNS)
 	}
-	t.Logf("container process %s: pod cgroup parent %s, /proc/%s/cgroup:\n%s",
-		proc, p.config.GetLinux().GetCgroupParent(), proc, cgroups)
 }
 
 func TestExitCode(t *testing.T) {
