@@ -235,7 +235,7 @@ import_images() {
   done
 }
 
-# check_handlers fails unless CRI lists both the runc and the reaper runtime handler.
+# check_handlers fails unless CRI lists the runc, reaper and reaper-protected runtime handlers.
 check_handlers() {
   local handlers handler
   # containerd 2.x lists runtimeHandlers (the default one without a name); containerd 1.7 lists
@@ -243,7 +243,7 @@ check_handlers() {
   handlers=$(crictl_cmd info -o json | jq -r '
     [(.runtimeHandlers // [])[].name // empty] + ((.config.containerd.runtimes // {}) | keys) | .[]') ||
     die "crictl info failed; see $DIR/containerd.log"
-  for handler in runc reaper; do
+  for handler in runc reaper reaper-protected; do
     grep -qxF "$handler" <<<"$handlers" || die "CRI does not list the runtime handler $handler (it lists: ${handlers//$'\n'/ }); check $DIR/conf.d and $DIR/containerd.log"
   done
 }

@@ -18,7 +18,20 @@ const (
 	RuntimeType = "io.containerd.reaper.v2"
 	// DefaultHandler is the CRI runtime handler registered when no other is requested.
 	DefaultHandler = "reaper"
+	// DefaultProtectedHandler is the usual name of the handler of the protected mode.
+	DefaultProtectedHandler = "reaper-protected"
 )
+
+// Handler is a CRI runtime handler served by the Reaper shim.
+type Handler struct {
+	Name string
+	// Protected gives the handler the runtime option that turns the protected mode on.
+	Protected bool
+}
+
+// protectedOptions is the options table of a protected handler, which containerd
+// passes to the shim with every task.
+const protectedOptions = "Protected = true\n"
 
 // dropInHeader starts every drop-in the installer writes. The installer overwrites or removes a
 // drop-in only when it starts with this header, so a file someone else placed there survives.
@@ -81,7 +94,7 @@ type runtimeEntry struct {
 // RenderDropIn returns the drop-in that registers each handler with runtime type RuntimeType and
 // the shim in installDir. The drop-in carries the root config's version, because containerd
 // migrates each file on its own version before merging it.
-func RenderDropIn(version int64, handlers []string, installDir string) ([]byte, error) {
+func RenderDropIn(version int64, handlers []Handler, installDir string) ([]byte, error) {
 	tables, err := renderHandlerTables(version, handlers, installDir)
 	if err != nil {
 		return nil, err
@@ -96,7 +109,7 @@ func RenderDropIn(version int64, handlers []string, installDir string) ([]byte, 
 
 // renderHandlerTables returns one `containerd.runtimes.<handler>` table per handler, each
 // after an empty line.
-func renderHandlerTables(version int64, handlers []string, installDir string) ([]byte, error) {
+func renderHandlerTables(version int64, handlers []Handler, installDir string) ([]byte, error) {
 	pluginID, err := RuntimePluginID(version)
 	if err != nil {
 		return nil, err
@@ -118,19 +131,23 @@ func renderHandlerTables(version int64, handlers []string, installDir string) ([
 	for _, handler := range handlers {
 		// The plugin ID comes from RuntimePluginID and the handler matched handlerPattern, so
 		// both are safe inside a quoted and a bare TOML key.
-		fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s]\n", pluginID, handler)
+		fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s]\n", pluginID, handler.Name)
 		out.Write(entry)
+		if handler.Protected {
+			fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s.options]\n%s", pluginID, handler.Name, protectedOptions)
+		}
 	}
 	return out.Bytes(), nil
 }
 
-func validateHandlers(handlers []string) error {
+func validateHandlers(handlers []Handler) error {
 	if len(handlers) == 0 {
 		return errors.New("no runtime handler given; pass at least one, such as " + DefaultHandler)
 	}
 
 	seen := make(map[string]bool, len(handlers))
-	for _, handler := range handlers {
+	for _, h := range handlers {
+		handler := h.Name
 		if len(handler) > 63 || !handlerPattern.MatchString(handler) {
 			return fmt.Errorf("invalid runtime handler %q: it must be a lowercase RFC 1123 label "+
 				"(a-z, 0-9 and '-', at most 63 characters), as RuntimeClass handlers are", handler)

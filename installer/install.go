@@ -28,16 +28,28 @@ type Options struct {
 	SourceDir string
 	// Handlers are the CRI runtime handlers to register. Empty means DefaultHandler only.
 	Handlers []string
+	// ProtectedHandlers are handlers to register in the protected mode, such as
+	// DefaultProtectedHandler.
+	ProtectedHandlers []string
 	// LinkDir is a folder on containerd's PATH that gets a link to the installed shim, or
 	// empty for none.
 	LinkDir string
 }
 
-func (o Options) handlers() []string {
-	if len(o.Handlers) == 0 {
-		return []string{DefaultHandler}
+func (o Options) handlers() []Handler {
+	names := o.Handlers
+	if len(names) == 0 {
+		names = []string{DefaultHandler}
 	}
-	return o.Handlers
+
+	handlers := make([]Handler, 0, len(names)+len(o.ProtectedHandlers))
+	for _, name := range names {
+		handlers = append(handlers, Handler{Name: name})
+	}
+	for _, name := range o.ProtectedHandlers {
+		handlers = append(handlers, Handler{Name: name, Protected: true})
+	}
+	return handlers
 }
 
 // InstallPlan is everything an install writes, computed before anything is written.

@@ -36,7 +36,7 @@ func lineEnding(content []byte) string {
 }
 
 // renderRootBlock returns the block that registers handlers, with the given line ending.
-func renderRootBlock(version int64, handlers []string, installDir, newline string) ([]byte, error) {
+func renderRootBlock(version int64, handlers []Handler, installDir, newline string) ([]byte, error) {
 	tables, err := renderHandlerTables(version, handlers, installDir)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func withoutRootBlock(content []byte) ([]byte, bool, error) {
 // its end. It fails when the rest of the file already defines one of the handlers,
 // or when the result is not valid TOML, for example when the file defines the
 // runtimes as an inline table that a table header cannot extend.
-func spliceRootBlock(path string, content []byte, version int64, handlers []string, installDir string) ([]byte, error) {
+func spliceRootBlock(path string, content []byte, version int64, handlers []Handler, installDir string) ([]byte, error) {
 	base, _, err := withoutRootBlock(content)
 	if err != nil {
 		return nil, fmt.Errorf("containerd config %s: %w", path, err)
@@ -123,7 +123,7 @@ func spliceRootBlock(path string, content []byte, version int64, handlers []stri
 }
 
 // checkForeignHandlers fails when base already defines one of the handlers.
-func checkForeignHandlers(path string, base []byte, version int64, handlers []string) error {
+func checkForeignHandlers(path string, base []byte, version int64, handlers []Handler) error {
 	pluginID, err := RuntimePluginID(version)
 	if err != nil {
 		return fmt.Errorf("containerd config %s: %w", path, err)
@@ -142,9 +142,9 @@ func checkForeignHandlers(path string, base []byte, version int64, handlers []st
 
 	runtimes := doc.Plugins[pluginID].Containerd.Runtimes
 	for _, handler := range handlers {
-		if _, ok := runtimes[handler]; ok {
+		if _, ok := runtimes[handler.Name]; ok {
 			return fmt.Errorf("containerd config %s already defines plugins.%q.containerd.runtimes.%s: %w; "+
-				"remove that table (older guides added one by hand) and install again", path, pluginID, handler, ErrForeignHandler)
+				"remove that table (older guides added one by hand) and install again", path, pluginID, handler.Name, ErrForeignHandler)
 		}
 	}
 	return nil

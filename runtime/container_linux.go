@@ -62,6 +62,15 @@ type CreateOptions struct {
 	// cgroupsPath without owning it, as an exec process joins its container.
 	JoinCgroup bool
 
+	// HostView gives the process a mount namespace of its own, a slave of the host's,
+	// with the spec's bind mounts at their destinations, and the spec's network
+	// namespace. JoinNamespacesOf, a pid, joins that process's mount and network
+	// namespaces instead, as an exec joins its container.
+	HostView         bool
+	JoinNamespacesOf int
+	// Protection, with HostView, hides the host behind a read-only or overlay root.
+	Protection *initproc.Protection
+
 	// StartProcess starts the helper; the shim passes one that registers the pid with
 	// its reaper before an exit can be collected. The default is exec.Cmd.Start.
 	StartProcess func(*exec.Cmd) error
@@ -83,7 +92,13 @@ func Create(opts CreateOptions) (*Container, error) {
 		return nil, err
 	}
 
-	container, err := spawnContainer(opts, spec, dir)
+	config, err := initConfig(opts, spec, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+
+	container, err := spawnContainer(opts, config, spec, dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -124,10 +139,10 @@ func createStateDir(root, id string) (string, error) {
 	return dir, nil
 }
 
-func spawnContainer(opts CreateOptions, spec *specs.Spec, dir string) (*Container, error) {
+func spawnContainer(opts CreateOptions, config initproc.InitConfig, spec *specs.Spec, dir string) (*Container, error) {
 	handle, err := spawnInit(spawnOptions{
 		executable: opts.Executable,
-		config:     initConfig(opts, spec),
+		config:     config,
 		execFIFO:   filepath.Join(dir, execFIFOFile),
 		stdin:      opts.Stdin,
 		stdout:     opts.Stdout,
@@ -232,10 +247,37 @@ func (c *Container) removeCgroup() error {
 	return nil
 }
 
-func initConfig(opts CreateOptions, spec *specs.Spec) initproc.InitConfig {
+// initConfig is what the init helper applies: the process, and the view of the host
+// that CreateOptions ask for.
+func initConfig(opts CreateOptions, spec *specs.Spec, dir string) (initproc.InitConfig, error) {
 	config := initproc.NewInitConfig(spec.Process)
 	config.Path = opts.Path
-	return config
+
+	if opts.JoinNamespacesOf != 0 {
+		config.MountNamespace = fmt.Sprintf("/proc/%d/ns/mnt", opts.JoinNamespacesOf)
+		config.NetworkNamespace = fmt.Sprintf("/proc/%d/ns/net", opts.JoinNamespacesOf)
+		return config, nil
+	}
+
+	config.NetworkNamespace = NetworkNamespace(spec)
+	if !opts.HostView {
+		return config, nil
+	}
+
+	mounts, err := BindMounts(spec)
+	if err != nil {
+		return config, err
+	}
+
+	scratch := filepath.Join(dir, scratchDir)
+	if err := os.Mkdir(scratch, 0o700); err != nil {
+		return config, fmt.Errorf("failed to create the scratch folder %s: %w", scratch, err)
+	}
+	config.MountNamespace = initproc.NewNamespace
+	config.Mounts = mounts
+	config.Protection = opts.Protection
+	config.ScratchDir = scratch
+	return config, nil
 }
 
 // Load reads the state of container id under root.

@@ -12,6 +12,9 @@ const (
 	stateFile    = "state.json"
 	exitFile     = "exit.json"
 	execFIFOFile = "exec.fifo"
+	// scratchDir is the mount point of a container's private tmpfs, in its own
+	// mount namespace only.
+	scratchDir = "scratch"
 )
 
 // State is the record Reaper keeps on disk for a container. A later process

@@ -19,6 +19,7 @@ type container struct {
 	bundle  string
 	spec    *specs.Spec
 	sandbox bool
+	options options
 	init    *process
 
 	// mu guards execs.

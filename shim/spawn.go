@@ -133,9 +133,13 @@ func (s *service) createOptions(p *process, pio *processIO) runtime.CreateOption
 		opts.ID = p.execID
 		opts.Process = p.spec
 		opts.JoinCgroup = true
+		opts.JoinNamespacesOf = c.init.pid()
 	case c.sandbox:
 		opts.Process = pauseProcess(c.spec.Process, helper)
 		opts.Path = helper
+	default:
+		opts.HostView = true
+		opts.Protection = c.options.protection()
 	}
 	return opts
 }

@@ -53,6 +53,11 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 		return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
 	}
 
+	opts, err := parseOptions(r.Options)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
+	}
+
 	if _, err := s.get(r.ID); err == nil {
 		return nil, fmt.Errorf("container %q: %w", r.ID, errdefs.ErrAlreadyExists)
 	}
@@ -62,6 +67,7 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 		bundle:  r.Bundle,
 		spec:    spec,
 		sandbox: runtime.IsSandbox(spec),
+		options: opts,
 		execs:   make(map[string]*process),
 	}
 	c.init = newProcess(c, "", nil, stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal})

@@ -11,6 +11,7 @@ func newInstallCommand() *cobra.Command {
 		host      hostFlags
 		sourceDir string
 		handlers  []string
+		protected []string
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -26,6 +27,7 @@ func newInstallCommand() *cobra.Command {
 				opts.SourceDir = executableDir()
 			}
 			opts.Handlers = handlers
+			opts.ProtectedHandlers = protected
 
 			plan, err := installer.PlanInstall(opts)
 			if err != nil {
@@ -49,5 +51,7 @@ func newInstallCommand() *cobra.Command {
 		"directory containing containerd-shim-reaper-v2 and reaper-runtime to install (default: the directory of this executable)")
 	cmd.Flags().StringSliceVar(&handlers, "handler", []string{installer.DefaultHandler},
 		"CRI runtime handler to register; repeat the flag or separate names with commas for more than one")
+	cmd.Flags().StringSliceVar(&protected, "protected-handler", []string{installer.DefaultProtectedHandler},
+		"CRI runtime handler to register in the protected mode; empty for none")
 	return cmd
 }

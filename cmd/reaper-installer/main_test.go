@@ -44,12 +44,13 @@ func newHost(t *testing.T) (config, installDir, sourceDir string) {
 func TestInstallDryRunWritesNothing(t *testing.T) {
 	config, installDir, sourceDir := newHost(t)
 	out, err := runCommand(t, "install", "--dry-run", "--containerd-config", config,
-		"--install-dir", installDir, "--source-dir", sourceDir, "--handler", "reaper,reaper-protected")
+		"--install-dir", installDir, "--source-dir", sourceDir)
 	if err != nil {
 		t.Fatalf("install --dry-run error: %v", err)
 	}
 
-	for _, want := range []string{"runtimes.reaper]", "runtimes.reaper-protected]", "copy " + sourceDir} {
+	// Both handlers by default, the protected one with the option that selects its mode.
+	for _, want := range []string{"runtimes.reaper]", "runtimes.reaper-protected]", "runtimes.reaper-protected.options]\nProtected = true", "copy " + sourceDir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not contain %q:\n%s", want, out)
 		}

@@ -28,7 +28,64 @@ type InitConfig struct {
 	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
 	Rlimits      []specs.POSIXRlimit      `json:"rlimits,omitempty"`
 	OOMScoreAdj  *int                     `json:"oomScoreAdj,omitempty"`
+
+	// NetworkNamespace and MountNamespace are empty to stay in the host's namespace,
+	// NewNamespace for one of the process's own, or the path of one to join, such as
+	// /proc/PID/ns/net.
+	NetworkNamespace string `json:"networkNamespace,omitempty"`
+	MountNamespace   string `json:"mountNamespace,omitempty"`
+
+	// Mounts are attached in a new mount namespace, in order.
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Protection, when set, hides the host behind a read-only or overlay root.
+	Protection *Protection `json:"protection,omitempty"`
+	// ScratchDir is an empty directory on the host where a new mount namespace mounts
+	// the private tmpfs that holds its overlays' writes. The host never sees that mount.
+	ScratchDir string `json:"scratchDir,omitempty"`
 }
+
+// NewNamespace asks for a namespace of the process's own.
+const NewNamespace = "new"
+
+// Mount is a bind mount of a host path at a destination in the container's view.
+type Mount struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	// Recursive binds the mounts under Source too (rbind).
+	Recursive bool `json:"recursive,omitempty"`
+	// ReadOnly makes the top mount read-only; RecursiveReadOnly also the ones under it.
+	ReadOnly          bool `json:"readOnly,omitempty"`
+	RecursiveReadOnly bool `json:"recursiveReadOnly,omitempty"`
+	// Propagation is PropagationPrivate (the default), PropagationSlave or
+	// PropagationShared.
+	Propagation string `json:"propagation,omitempty"`
+	// Attributes are MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV and MOUNT_ATTR_NOEXEC bits.
+	Attributes uint64 `json:"attributes,omitempty"`
+}
+
+// Propagation values of a Mount.
+const (
+	PropagationPrivate = "private"
+	PropagationSlave   = "slave"
+	PropagationShared  = "shared"
+)
+
+// Protection is what the protected mode hides or freezes of the host.
+type Protection struct {
+	// Root is RootOverlay or RootReadOnly.
+	Root string `json:"root"`
+	// MaskedPaths are host paths, with shell patterns, shown empty and read-only.
+	MaskedPaths []string `json:"maskedPaths,omitempty"`
+}
+
+// Root modes of the protected mode.
+const (
+	// RootOverlay puts the host root behind an overlay whose writes vanish with the
+	// container; the host's other mounts are read-only.
+	RootOverlay = "overlay"
+	// RootReadOnly makes the host root and every mount under it read-only.
+	RootReadOnly = "read-only"
+)
 
 // NewInitConfig takes the process settings that Reaper applies from an OCI process.
 func NewInitConfig(process *specs.Process) InitConfig {

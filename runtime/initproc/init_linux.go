@@ -35,13 +35,20 @@ func runInit(status *os.File) error {
 		return err
 	}
 
+	if err := enterNetworkNamespace(config.NetworkNamespace); err != nil {
+		return err
+	}
+	if err := enterMountNamespace(config); err != nil {
+		return err
+	}
+
 	warnings, err := applyIdentity(config)
 	if err != nil {
 		return err
 	}
 
 	if err := os.Chdir(config.Cwd); err != nil {
-		return fmt.Errorf("failed to change to the working directory %q on the host: %w", config.Cwd, err)
+		return fmt.Errorf("failed to change to the working directory %q: %w", config.Cwd, err)
 	}
 
 	path := config.Path

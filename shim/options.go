@@ -1,0 +1,103 @@
+package shim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/typeurl/v2"
+	"github.com/pelletier/go-toml/v2"
+
+	"reaper.dev/reaper/runtime"
+	"reaper.dev/reaper/runtime/initproc"
+)
+
+// options are the runtime options of the handler a pod runs with: the keys of the
+// options table of its runtime in containerd's config, which containerd passes to
+// every task it creates.
+type options struct {
+	// Protected turns the protected mode on.
+	Protected bool `toml:"Protected"`
+	// ProtectedRoot is "overlay" (the default) or "read-only".
+	ProtectedRoot string `toml:"ProtectedRoot"`
+	// MaskedPaths are masked in the protected mode, with the default ones.
+	MaskedPaths []string `toml:"MaskedPaths"`
+
+	// containerd's own keys of the table, read by containerd.
+	TypeURL    string `toml:"TypeUrl"`
+	ConfigPath string `toml:"ConfigPath"`
+}
+
+// parseOptions decodes the runtime options of a CreateTaskRequest. containerd sends
+// a runtimeoptions.Options holding the options table as TOML, or the path of a TOML
+// file when the table sets ConfigPath.
+func parseOptions(value typeurl.Any) (options, error) {
+	if value == nil || len(value.GetValue()) == 0 {
+		return options{}, nil
+	}
+
+	decoded, err := typeurl.UnmarshalAny(value)
+	if err != nil {
+		return options{}, fmt.Errorf("failed to decode the runtime options: %w", err)
+	}
+	raw, ok := decoded.(*runtimeoptions.Options)
+	if !ok {
+		return options{}, fmt.Errorf("unsupported runtime options %s: give the reaper runtime an options table of its own keys", value.GetTypeUrl())
+	}
+
+	body, source := raw.GetConfigBody(), "the runtime's options table"
+	if path := raw.GetConfigPath(); path != "" {
+		body, source = nil, path
+		if body, err = os.ReadFile(path); err != nil {
+			return options{}, fmt.Errorf("failed to read the runtime options: %w", err)
+		}
+	}
+	return decodeOptions(body, source)
+}
+
+func decodeOptions(body []byte, source string) (options, error) {
+	var opts options
+	decoder := toml.NewDecoder(bytes.NewReader(body)).DisallowUnknownFields()
+	if err := decoder.Decode(&opts); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return options{}, fmt.Errorf("invalid runtime options in %s: unknown keys %s; Reaper knows Protected, ProtectedRoot and MaskedPaths", source, unknownKeys(strict))
+		}
+		return options{}, fmt.Errorf("invalid runtime options in %s: %w", source, err)
+	}
+
+	switch opts.ProtectedRoot {
+	case "", initproc.RootOverlay, initproc.RootReadOnly:
+	default:
+		return options{}, fmt.Errorf("invalid ProtectedRoot %q in %s: use %q or %q", opts.ProtectedRoot, source, initproc.RootOverlay, initproc.RootReadOnly)
+	}
+	return opts, nil
+}
+
+func unknownKeys(err *toml.StrictMissingError) string {
+	keys := make([]string, 0, len(err.Errors))
+	for _, e := range err.Errors {
+		keys = append(keys, strings.Join(e.Key(), "."))
+	}
+	return strings.Join(keys, ", ")
+}
+
+// protection is what the protected mode applies, or nil when it is off.
+func (o options) protection() *initproc.Protection {
+	if !o.Protected {
+		return nil
+	}
+
+	root := o.ProtectedRoot
+	if root == "" {
+		root = initproc.RootOverlay
+	}
+	return &initproc.Protection{
+		Root:        root,
+		MaskedPaths: append(slices.Clone(runtime.DefaultMaskedPaths), o.MaskedPaths...),
+	}
+}
