@@ -24,9 +24,10 @@ components:
 unit:
 	$(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/test/e2e/')
 
-## e2e: run the end-to-end CRI suite against a private containerd (needs root)
+## e2e: run the end-to-end CRI suite against a private containerd, in a new network namespace that
+## holds the CNI bridge network of its pods (needs root)
 e2e: components build
-	$(GO) test -count=1 -v -timeout 20m ./test/e2e/...
+	hack/e2e.sh
 
 ## compat: run the CRI suite on the older containerd versions of COMPAT_VERSIONS (needs root)
 compat: components build

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the pinned real components (containerd, ctr, the runc shim, runc, crictl) from the Go
-# module proxy into the cache. A component already built at its pinned version is skipped.
+# Builds the pinned real components (containerd, ctr, the runc shim, runc, crictl and the CNI
+# plugins) from the Go module proxy into the cache. A component already built at its pinned
+# version is skipped.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -57,6 +58,29 @@ build_containerd() {
   mv "$dir.tmp" "$dir"
 }
 
+# build_cni_plugins builds the CNI plugins that the networks of hack/containerd-up.sh and
+# hack/critest/run.sh use: bridge with host-local addresses, and portmap for critest's host
+# ports. containerd also needs loopback for the pod's lo interface.
+build_cni_plugins() {
+  local dir module=github.com/containernetworking/plugins
+  dir=$(cni_plugins_bin)
+  if [[ -x $dir/bridge && -x $dir/host-local && -x $dir/loopback && -x $dir/portmap ]]; then
+    return
+  fi
+
+  log "building the CNI plugins $CNI_PLUGINS_VERSION into $dir"
+  rm -rf "$dir.tmp"
+  mkdir -p "$dir.tmp"
+  GOBIN="$dir.tmp" CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-X $module/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" \
+    "$module/plugins/main/bridge@$CNI_PLUGINS_VERSION" \
+    "$module/plugins/ipam/host-local@$CNI_PLUGINS_VERSION" \
+    "$module/plugins/main/loopback@$CNI_PLUGINS_VERSION" \
+    "$module/plugins/meta/portmap@$CNI_PLUGINS_VERSION"
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+}
+
 build_containerd
 
 build_once "$(runc_bin)" runc -- \
@@ -66,5 +90,7 @@ build_once "$(runc_bin)" runc -- \
 build_once "$(crictl_bin)" crictl -- \
   go install -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
   "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+
+build_cni_plugins
 
 log "components ready in $CACHE_DIR"

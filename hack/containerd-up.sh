@@ -14,13 +14,23 @@
 #   containerd.log       containerd's stdout and stderr
 #   containerd.pid       containerd's PID, written as soon as it starts
 #   env                  KEY=VALUE lines for `source DIR/env`; the keys are listed in write_env
+#   cni/net.d/           CNI network configs, such as the bridge network of CONTAINERD_CNI_SUBNET
+#   cni/ipam/            host-local's address leases for that bridge network
 #
 # Running it again while that containerd runs only imports the images again and rewrites env.
 #
 # Optional environment, for callers that bring their own registry hosts or CNI network:
 #   CONTAINERD_CERTS_DIR     registry hosts folder (hosts.toml files) to use instead of DIR/certs.d
-#   CONTAINERD_CNI_BIN_DIR   CNI plugin folder to use instead of DIR/cni/bin
+#   CONTAINERD_CNI_BIN_DIR   CNI plugin folder to use instead of DIR/cni/bin, or instead of the
+#                            cached plugins of hack/build-components.sh with CONTAINERD_CNI_SUBNET
 #   CONTAINERD_CNI_CONF_DIR  CNI network config folder to use instead of DIR/cni/net.d
+#   CONTAINERD_CNI_SUBNET    an IPv4 subnet, such as 10.88.77.0/24, for a CNI bridge network that
+#                            the script writes to the CNI config folder. host-local keeps its
+#                            address leases in DIR/cni/ipam. The bridge plugin changes the network
+#                            namespace containerd runs in, so the script accepts this option only
+#                            in a namespace whose sole interface is lo, such as the new one that
+#                            hack/e2e.sh runs the suite in.
+#   CONTAINERD_CNI_BRIDGE    the name of that network's bridge (default reaper0)
 #
 # Needs root, the components from hack/build-components.sh, the images from hack/images.sh and
 # the binaries from `make build`.
@@ -32,6 +42,11 @@ source "$(dirname "$0")/lib.sh"
 # at most 36.
 readonly MAX_DIR_LENGTH=36
 readonly READY_TIMEOUT_SECONDS=20
+# The name of the CNI network that CONTAINERD_CNI_SUBNET asks for. host-local keeps its leases in
+# a folder of this name under DIR/cni/ipam.
+readonly CNI_NETWORK=reaper-bridge
+# Linux limits interface names to 15 bytes (IFNAMSIZ - 1).
+readonly MAX_BRIDGE_NAME_LENGTH=15
 
 usage() { die "usage: $0 DIR (an absolute path of at most $MAX_DIR_LENGTH characters, such as /tmp/rpr.XXXX)"; }
 
@@ -55,6 +70,71 @@ check_inputs() {
   [[ -x $(reaper_bin)/reaper-installer ]] || die "$(reaper_bin)/reaper-installer is missing; run make build"
 }
 
+cni_bin_dir() {
+  if [[ -n ${CONTAINERD_CNI_BIN_DIR:-} ]]; then
+    echo "$CONTAINERD_CNI_BIN_DIR"
+  elif [[ -n ${CONTAINERD_CNI_SUBNET:-} ]]; then
+    cni_plugins_bin
+  else
+    echo "$DIR/cni/bin"
+  fi
+}
+
+# cni_bin_setting prints the CNI plugin folder setting of a schema version 3 config. containerd
+# v2.0.14 reads only bin_dir there, v2.4.2 only bin_dirs, and v2.2.9 either.
+cni_bin_setting() {
+  if [[ $CONTAINERD_VERSION == v2.0.* ]]; then
+    echo "bin_dir = \"$(cni_bin_dir)\""
+  else
+    echo "bin_dirs = [\"$(cni_bin_dir)\"]"
+  fi
+}
+
+cni_conf_dir() { echo "${CONTAINERD_CNI_CONF_DIR:-$DIR/cni/net.d}"; }
+cni_bridge() { echo "${CONTAINERD_CNI_BRIDGE:-reaper0}"; }
+
+# check_cni_network fails unless the bridge network that CONTAINERD_CNI_SUBNET asks for is valid
+# and may change the network namespace the script runs in. A namespace whose sole interface is lo
+# has no connection to any network, so a bridge there cannot disturb one. A machine's own
+# namespace has at least one other interface.
+check_cni_network() {
+  [[ -n ${CONTAINERD_CNI_SUBNET:-} ]] || return 0
+  local subnet=$CONTAINERD_CNI_SUBNET bridge interfaces plugin
+  bridge=$(cni_bridge)
+  [[ $subnet =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] ||
+    die "CONTAINERD_CNI_SUBNET=$subnet is not an IPv4 subnet such as 10.88.77.0/24"
+  [[ $bridge =~ ^[A-Za-z0-9_.-]+$ && ${#bridge} -le $MAX_BRIDGE_NAME_LENGTH ]] ||
+    die "CONTAINERD_CNI_BRIDGE=$bridge is not a valid interface name of at most $MAX_BRIDGE_NAME_LENGTH letters, digits, '.', '-' or '_'"
+  # /proc/net/dev lists the interfaces of the reader's network namespace after two header lines.
+  interfaces=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/net/dev | tr '\n' ' ')
+  if [[ $interfaces != "lo " ]]; then
+    die "CONTAINERD_CNI_SUBNET asks for a CNI bridge network, whose plugin would add the bridge $bridge, addresses and routes to this network namespace, which has the interfaces $interfaces; run in a new network namespace, such as under unshare --net, as hack/e2e.sh does"
+  fi
+  for plugin in bridge host-local loopback; do
+    [[ -x $(cni_bin_dir)/$plugin ]] || die "the CNI plugin $(cni_bin_dir)/$plugin is missing; run hack/build-components.sh"
+  done
+}
+
+# write_cni_network writes the bridge network that CONTAINERD_CNI_SUBNET asks for. The bridge
+# gets the subnet's first address (isGateway), so the namespace containerd runs in reaches every
+# pod IP. ipMasq is off, so the plugin adds no masquerade rule. containerd adds the pod's lo
+# interface itself with the loopback plugin.
+write_cni_network() {
+  [[ -n ${CONTAINERD_CNI_SUBNET:-} ]] || return 0
+  mkdir -p "$(cni_conf_dir)" "$DIR/cni/ipam"
+  jq -n --arg name "$CNI_NETWORK" --arg bridge "$(cni_bridge)" --arg subnet "$CONTAINERD_CNI_SUBNET" \
+    --arg data "$DIR/cni/ipam" '{
+    cniVersion: "1.0.0",
+    name: $name,
+    plugins: [
+      {
+        type: "bridge", bridge: $bridge, isGateway: true, ipMasq: false,
+        ipam: {type: "host-local", ranges: [[{subnet: $subnet}]], routes: [{dst: "0.0.0.0/0"}], dataDir: $data}
+      }
+    ]
+  }' >"$(cni_conf_dir)/10-$CNI_NETWORK.conflist"
+}
+
 # containerd_running PID: succeeds when PID is a containerd started with DIR/config.toml.
 containerd_running() {
   local pid=$1
@@ -70,6 +150,7 @@ write_config() {
     write_config_v3
   fi
   write_crictl_config
+  write_cni_network
 }
 
 # write_config_v2 writes the schema version 2 config that containerd 1.x reads. The installer
@@ -97,8 +178,8 @@ state = "$DIR/state"
   cdi_spec_dirs = ["$DIR/cdi"]
 
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "${CONTAINERD_CNI_BIN_DIR:-$DIR/cni/bin}"
-    conf_dir = "${CONTAINERD_CNI_CONF_DIR:-$DIR/cni/net.d}"
+    bin_dir = "$(cni_bin_dir)"
+    conf_dir = "$(cni_conf_dir)"
 
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "${CONTAINERD_CERTS_DIR:-$DIR/certs.d}"
@@ -149,8 +230,8 @@ imports = ["$DIR/conf.d/*.toml"]
   cdi_spec_dirs = ["$DIR/cdi"]
 
 [plugins."io.containerd.cri.v1.runtime".cni]
-  bin_dirs = ["${CONTAINERD_CNI_BIN_DIR:-$DIR/cni/bin}"]
-  conf_dir = "${CONTAINERD_CNI_CONF_DIR:-$DIR/cni/net.d}"
+  $(cni_bin_setting)
+  conf_dir = "$(cni_conf_dir)"
 
 [plugins."io.containerd.cri.v1.runtime".containerd]
   default_runtime_name = "runc"
@@ -270,6 +351,14 @@ REAPER_DROPIN=$DIR/conf.d/reaper.toml
 PAUSE_IMAGE=$PAUSE_IMAGE
 PLACEHOLDER_IMAGE=$PLACEHOLDER_IMAGE
 EOF
+  if [[ -n ${CONTAINERD_CNI_SUBNET:-} ]]; then
+    cat >>"$DIR/env.tmp" <<EOF
+CNI_NETWORK=$CNI_NETWORK
+CNI_SUBNET=$CONTAINERD_CNI_SUBNET
+CNI_BRIDGE=$(cni_bridge)
+CNI_IPAM_DIR=$DIR/cni/ipam
+EOF
+  fi
   mv "$DIR/env.tmp" "$DIR/env"
 }
 
@@ -294,6 +383,7 @@ main() {
     log "containerd already runs for $DIR (PID $pid)"
     CONTAINERD_PID=$pid
   else
+    check_cni_network
     write_config
     install_reaper
     start_containerd

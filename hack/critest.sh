@@ -4,15 +4,16 @@
 # results side by side. Fails when a spec fails under reaper that hack/critest/expected-failures.txt
 # does not list. docs/compatibility.md explains each listed spec.
 #
-# Builds what is missing first: critest and the CNI plugins into the cache, and the images that
-# critest pulls, which a registry on 127.0.0.1 serves to containerd (see hack/critest/images.sh).
+# Builds what is missing first: critest into the cache, and the images that critest pulls, which a
+# registry on 127.0.0.1 serves to containerd (see hack/critest/images.sh).
 # The run itself happens in new network, IPC, UTS, mount and PID namespaces (see
 # hack/critest/run.sh). The reports and logs of the last run stay in .cache/critest-results.
 #
 # CRITEST_FLAGS passes more flags to both critest runs, separated by spaces, such as
 # CRITEST_FLAGS=-ginkgo.focus=Streaming to run only the specs whose names match.
 #
-# Needs root, the components of `make components` and the binaries of `make build`.
+# Needs root, the components of `make components` (including the CNI plugins) and the binaries of
+# `make build`.
 set -euo pipefail
 source "$(dirname "$0")/critest/lib.sh"
 

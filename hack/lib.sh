@@ -8,6 +8,7 @@ CACHE_DIR=${REAPER_CACHE:-$REPO_ROOT/.cache}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+CNI_PLUGINS_VERSION=${CNI_PLUGINS_VERSION:-v1.10.0}
 
 # The containerd versions make compat runs the CRI suite on, besides the pinned one.
 COMPAT_VERSIONS=${COMPAT_VERSIONS:-"v1.7.35 v2.0.14 v2.2.9"}
@@ -27,6 +28,7 @@ containerd_module() {
 containerd_bin() { echo "$CACHE_DIR/containerd-$CONTAINERD_VERSION/bin"; }
 runc_bin() { echo "$CACHE_DIR/runc-$RUNC_VERSION/bin"; }
 crictl_bin() { echo "$CACHE_DIR/crictl-$CRICTL_VERSION/bin"; }
+cni_plugins_bin() { echo "$CACHE_DIR/cni-plugins-$CNI_PLUGINS_VERSION/bin"; }
 golangci_lint_bin() { echo "$CACHE_DIR/golangci-lint-$GOLANGCI_LINT_VERSION/bin"; }
 images_dir() { echo "$CACHE_DIR/images"; }
 

@@ -260,6 +260,9 @@ func initConfig(opts CreateOptions, spec *specs.Spec, dir string) (initproc.Init
 	}
 
 	config.NetworkNamespace = NetworkNamespace(spec)
+	if config.NetworkNamespace != "" {
+		config.NetworkSysctls = NetworkSysctls(spec)
+	}
 	if !opts.HostView {
 		return config, nil
 	}

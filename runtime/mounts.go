@@ -118,3 +118,22 @@ func NetworkNamespace(spec *specs.Spec) string {
 	}
 	return ""
 }
+
+// NetworkSysctls returns the spec's net.* sysctls, which apply inside a network
+// namespace of the pod's own; the others would change the host and are left out.
+func NetworkSysctls(spec *specs.Spec) map[string]string {
+	if spec.Linux == nil {
+		return nil
+	}
+
+	sysctls := map[string]string{}
+	for key, value := range spec.Linux.Sysctl {
+		if strings.HasPrefix(key, "net.") {
+			sysctls[key] = value
+		}
+	}
+	if len(sysctls) == 0 {
+		return nil
+	}
+	return sysctls
+}

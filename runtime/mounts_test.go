@@ -68,3 +68,14 @@ func TestNetworkNamespace(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkSysctls(t *testing.T) {
+	spec := &specs.Spec{Linux: &specs.Linux{Sysctl: map[string]string{
+		"net.ipv4.ip_unprivileged_port_start": "0",
+		"kernel.shm_rmid_forced":              "1",
+	}}}
+	got := NetworkSysctls(spec)
+	if want := map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("NetworkSysctls() = %v, want %v", got, want)
+	}
+}

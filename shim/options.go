@@ -65,7 +65,7 @@ func decodeOptions(body []byte, source string) (options, error) {
 	if err := decoder.Decode(&opts); err != nil {
 		var strict *toml.StrictMissingError
 		if errors.As(err, &strict) {
-			return options{}, fmt.Errorf("invalid runtime options in %s: unknown keys %s; Reaper knows Protected, ProtectedRoot and MaskedPaths", source, unknownKeys(strict))
+			return options{}, fmt.Errorf("invalid runtime options in %s: unknown keys %s (Reaper reads Protected, ProtectedRoot and MaskedPaths)", source, unknownKeys(strict))
 		}
 		return options{}, fmt.Errorf("invalid runtime options in %s: %w", source, err)
 	}
@@ -86,7 +86,7 @@ func unknownKeys(err *toml.StrictMissingError) string {
 	return strings.Join(keys, ", ")
 }
 
-// protection is what the protected mode applies, or nil when it is off.
+// protection returns what the protected mode applies, or nil when it is off.
 func (o options) protection() *initproc.Protection {
 	if !o.Protected {
 		return nil

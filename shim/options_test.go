@@ -46,9 +46,9 @@ func TestParseOptionsWithoutOptions(t *testing.T) {
 
 func TestParseOptionsErrors(t *testing.T) {
 	tests := map[string]string{
-		"Protectd = true\n":                                 "unknown keys Protectd",
-		"Protected = true\nProtectedRoot = \"tmpfs\"\n":     `invalid ProtectedRoot "tmpfs"`,
-		"Protected = \"yes\"\n":                             "invalid runtime options",
+		"Protectd = true\n":                                "unknown keys Protectd",
+		"Protected = true\nProtectedRoot = \"tmpfs\"\n":    `invalid ProtectedRoot "tmpfs"`,
+		"Protected = \"yes\"\n":                            "invalid runtime options",
 		"TypeUrl = \"x\"\nConfigBody = \"y\"\nBogus = 1\n": "unknown keys ConfigBody, Bogus",
 	}
 

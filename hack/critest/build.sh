@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds what a critest run needs besides the components of hack/build-components.sh: critest
-# itself and the CNI plugins, each cached by version, and the registry and dirimage commands of
-# hack/tools, which the Go build cache makes quick to rebuild.
+# Builds what a critest run needs besides the components of hack/build-components.sh, which
+# include the CNI plugins: critest itself, cached by version, and the registry and dirimage
+# commands of hack/tools, which the Go build cache makes quick to rebuild.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -29,27 +29,13 @@ build_critest() {
   mv "$dir.tmp" "$dir"
 }
 
-# build_cni_plugins builds the plugins of the CNI network that hack/critest/run.sh writes:
-# bridge with host-local addresses and portmap for host ports. containerd also needs loopback
-# for the pod's lo interface.
-build_cni_plugins() {
-  local dir module=github.com/containernetworking/plugins
-  dir=$(cni_plugins_bin)
-  if [[ -x $dir/bridge && -x $dir/host-local && -x $dir/loopback && -x $dir/portmap ]]; then
-    return
-  fi
-
-  log "building the CNI plugins $CNI_PLUGINS_VERSION into $dir"
-  rm -rf "$dir.tmp"
-  mkdir -p "$dir.tmp"
-  GOBIN="$dir.tmp" CGO_ENABLED=0 go install -trimpath \
-    -ldflags "-X $module/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" \
-    "$module/plugins/main/bridge@$CNI_PLUGINS_VERSION" \
-    "$module/plugins/ipam/host-local@$CNI_PLUGINS_VERSION" \
-    "$module/plugins/main/loopback@$CNI_PLUGINS_VERSION" \
-    "$module/plugins/meta/portmap@$CNI_PLUGINS_VERSION"
-  rm -rf "$dir"
-  mv "$dir.tmp" "$dir"
+# check_cni_plugins fails unless hack/build-components.sh has built the CNI plugins of the
+# network that hack/critest/run.sh writes.
+check_cni_plugins() {
+  local plugin
+  for plugin in bridge host-local loopback portmap; do
+    [[ -x $(cni_plugins_bin)/$plugin ]] || die "the CNI plugin $(cni_plugins_bin)/$plugin is missing; run hack/build-components.sh"
+  done
 }
 
 build_tools() {
@@ -61,7 +47,7 @@ build_tools() {
 
 main() {
   build_critest
-  build_cni_plugins
+  check_cni_plugins
   build_tools
   log "critest $CRITEST_VERSION, CNI plugins $CNI_PLUGINS_VERSION and the image tools ready in $CACHE_DIR"
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Shared settings for hack/critest.sh and the scripts beside this file: the pinned critest and CNI
-# plugin versions and their cache folders. Source it: it sources hack/lib.sh and runs nothing.
+# Shared settings for hack/critest.sh and the scripts beside this file: the pinned critest version
+# and its cache folders. Source it: it sources hack/lib.sh, which pins the CNI plugins, and runs
+# nothing.
 
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 CRITEST_VERSION=${CRITEST_VERSION:-v1.37.0}
-CNI_PLUGINS_VERSION=${CNI_PLUGINS_VERSION:-v1.10.0}
 
 CRITEST_DIR=$REPO_ROOT/hack/critest
 # The specs that may fail, and the specs that are not run, each with the handlers it applies to.
@@ -16,7 +16,6 @@ EXPECTED_FAILURES=$CRITEST_DIR/expected-failures.txt
 SKIPPED_SPECS=$CRITEST_DIR/skipped-specs.txt
 
 critest_bin() { echo "$CACHE_DIR/critest-$CRITEST_VERSION/bin"; }
-cni_plugins_bin() { echo "$CACHE_DIR/cni-plugins-$CNI_PLUGINS_VERSION/bin"; }
 # The registry and dirimage commands from hack/tools, rebuilt on every run.
 critest_tools_bin() { echo "$CACHE_DIR/critest-tools"; }
 # The OCI image layout holding every image critest pulls, built by hack/critest/images.sh.

@@ -34,6 +34,9 @@ type InitConfig struct {
 	// /proc/PID/ns/net.
 	NetworkNamespace string `json:"networkNamespace,omitempty"`
 	MountNamespace   string `json:"mountNamespace,omitempty"`
+	// NetworkSysctls are net.* sysctls written in the network namespace of the process,
+	// never the host's.
+	NetworkSysctls map[string]string `json:"networkSysctls,omitempty"`
 
 	// Mounts are attached in a new mount namespace, in order.
 	Mounts []Mount `json:"mounts,omitempty"`
@@ -44,7 +47,7 @@ type InitConfig struct {
 	ScratchDir string `json:"scratchDir,omitempty"`
 }
 
-// NewNamespace asks for a namespace of the process's own.
+// NewNamespace requests a namespace of the process's own.
 const NewNamespace = "new"
 
 // Mount is a bind mount of a host path at a destination in the container's view.
@@ -70,7 +73,7 @@ const (
 	PropagationShared  = "shared"
 )
 
-// Protection is what the protected mode hides or freezes of the host.
+// Protection is the part of the host that the protected mode hides or makes read-only.
 type Protection struct {
 	// Root is RootOverlay or RootReadOnly.
 	Root string `json:"root"`

@@ -12,13 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// oldRootName is where the host root sits for a moment after pivot_root into an
-// overlay root, before it is detached.
+// oldRootName is the folder of the new root that holds the host root for a moment
+// after pivot_root, until it is detached.
 const oldRootName = ".reaper-old-root"
 
 // hostView builds the container's view of the host in its new mount namespace.
 type hostView struct {
-	// scratch is where the private tmpfs holding the overlays' writes is mounted.
+	// scratch is the mount point of the private tmpfs that holds the overlays' writes.
 	scratch string
 	mounted bool
 	layers  int
@@ -51,8 +51,8 @@ func (v *hostView) protect(p *Protection) error {
 }
 
 // overlay puts dir behind an overlay so that mount points can be created in it. The
-// folders and files dir holds are bound back over the overlay, so writes to them still
-// reach the host; only what Reaper creates lives in the overlay.
+// folders and files in dir are bound back over the overlay, so writes to them still
+// reach the host. Only what Reaper creates lives in the overlay.
 func (v *hostView) overlay(dir string) error {
 	if dir == "/" {
 		return v.overlayRoot(false)
@@ -81,9 +81,9 @@ func (v *hostView) overlay(dir string) error {
 
 // overlayRoot puts the host root behind an overlay. A mount on top of "/" does not
 // change where the process's paths start, so the new root is built in the scratch
-// folder and becomes the root by pivot_root. For the protected mode the host's other
-// mounts come back read-only and the root's own files take writes in the overlay;
-// otherwise every folder and file of the root is bound back writable.
+// folder and becomes the root by pivot_root. In the protected mode the host's other
+// mounts come back read-only, and writes to the root's own files go to the overlay.
+// Otherwise every folder and file of the root is bound back writable.
 func (v *hostView) overlayRoot(protected bool) error {
 	upper, work, err := v.layer("/")
 	if err != nil {
@@ -112,7 +112,7 @@ func (v *hostView) overlayRoot(protected bool) error {
 	}
 	v.writable["/"] = true
 
-	// The scratch tmpfs came back inside a read-only copy; later overlays write to it.
+	// The scratch tmpfs came back inside a read-only copy, but later overlays write to it.
 	attr := unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}
 	if err := unix.MountSetattr(unix.AT_FDCWD, v.scratch, 0, &attr); err != nil {
 		return fmt.Errorf("failed to make the scratch folder %s writable: %w", v.scratch, err)
@@ -269,14 +269,14 @@ func (v *hostView) maskPath(path string) error {
 	return nil
 }
 
-// emptyFile returns an empty file of mode 0 on the scratch tmpfs.
+// emptyFile returns an empty, read-only file on the scratch tmpfs.
 func (v *hostView) emptyFile() (string, error) {
 	if err := v.mountScratch(); err != nil {
 		return "", err
 	}
 
 	path := filepath.Join(v.scratch, "empty")
-	file, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0)
+	file, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o444)
 	if err != nil {
 		return "", fmt.Errorf("failed to create the file that masks paths: %w", err)
 	}

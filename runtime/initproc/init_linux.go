@@ -38,6 +38,9 @@ func runInit(status *os.File) error {
 	if err := enterNetworkNamespace(config.NetworkNamespace); err != nil {
 		return err
 	}
+	if err := writeNetworkSysctls(config.NetworkSysctls); err != nil {
+		return err
+	}
 	if err := enterMountNamespace(config); err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package initproc
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -95,6 +97,21 @@ func enterNetworkNamespace(path string) error {
 		return loopbackUp()
 	}
 	return joinNamespace(path, unix.CLONE_NEWNET)
+}
+
+// writeNetworkSysctls writes the net.* sysctls of the pod in the network namespace the
+// process has joined.
+func writeNetworkSysctls(sysctls map[string]string) error {
+	for key, value := range sysctls {
+		path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+		if !strings.HasPrefix(key, "net.") || strings.Contains(key, "/") || !strings.HasPrefix(path, "/proc/sys/net/") {
+			return fmt.Errorf("invalid sysctl %q: only net.* sysctls apply, in the pod's network namespace", key)
+		}
+		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("failed to set sysctl %s=%s in the pod's network namespace: %w", key, value, err)
+		}
+	}
+	return nil
 }
 
 func loopbackUp() error {

@@ -153,8 +153,8 @@ func (v *hostView) create(parent string, missing []string, dir bool) (string, er
 	return path, nil
 }
 
-// checkKind refuses to bind a directory on a file and a file on a directory, which
-// the kernel refuses with a less helpful error.
+// checkKind rejects a directory bound on a file and a file bound on a directory,
+// which the kernel rejects with a less helpful error.
 func checkKind(path, dest string, dir bool) error {
 	info, err := os.Stat(path)
 	if err != nil {

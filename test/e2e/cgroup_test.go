@@ -229,9 +229,11 @@ func TestBackgroundChildKilled(t *testing.T) {
 			t.Errorf("the background child %s still ran at the end of the test and was killed", child)
 		}
 	})
-	if cmdline := cmdlineOf(childPid); cmdline != "sleep 300" {
-		t.Fatalf("pid %d from %s runs %q, expected the background child \"sleep 300\"", childPid, pidFile, cmdline)
-	}
+	// The shell writes $! right after the fork, which can be before the child has run exec.
+	waitFor(t, fmt.Sprintf("pid %d from %s to run the background child \"sleep 300\"", childPid, pidFile), func() (bool, error) {
+		cmdline := cmdlineOf(childPid)
+		return cmdline == "sleep 300", fmt.Errorf("pid %d runs %q", childPid, cmdline)
+	})
 	mainCgroup, err := cgroupOf(mainPid, "memory")
 	if err != nil {
 		t.Fatal(err)
