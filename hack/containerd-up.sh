@@ -42,7 +42,7 @@ source "$(dirname "$0")/lib.sh"
 # at most 36.
 readonly MAX_DIR_LENGTH=36
 readonly READY_TIMEOUT_SECONDS=20
-# The name of the CNI network that CONTAINERD_CNI_SUBNET asks for. host-local keeps its leases in
+# The name of the CNI network that CONTAINERD_CNI_SUBNET requests. host-local keeps its leases in
 # a folder of this name under DIR/cni/ipam.
 readonly CNI_NETWORK=reaper-bridge
 # Linux limits interface names to 15 bytes (IFNAMSIZ - 1).
@@ -93,7 +93,7 @@ cni_bin_setting() {
 cni_conf_dir() { echo "${CONTAINERD_CNI_CONF_DIR:-$DIR/cni/net.d}"; }
 cni_bridge() { echo "${CONTAINERD_CNI_BRIDGE:-reaper0}"; }
 
-# check_cni_network fails unless the bridge network that CONTAINERD_CNI_SUBNET asks for is valid
+# check_cni_network fails unless the bridge network that CONTAINERD_CNI_SUBNET requests is valid
 # and may change the network namespace the script runs in. A namespace whose sole interface is lo
 # has no connection to any network, so a bridge there cannot disturb one. A machine's own
 # namespace has at least one other interface.
@@ -106,16 +106,16 @@ check_cni_network() {
   [[ $bridge =~ ^[A-Za-z0-9_.-]+$ && ${#bridge} -le $MAX_BRIDGE_NAME_LENGTH ]] ||
     die "CONTAINERD_CNI_BRIDGE=$bridge is not a valid interface name of at most $MAX_BRIDGE_NAME_LENGTH letters, digits, '.', '-' or '_'"
   # /proc/net/dev lists the interfaces of the reader's network namespace after two header lines.
-  interfaces=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/net/dev | tr '\n' ' ')
-  if [[ $interfaces != "lo " ]]; then
-    die "CONTAINERD_CNI_SUBNET asks for a CNI bridge network, whose plugin would add the bridge $bridge, addresses and routes to this network namespace, which has the interfaces $interfaces; run in a new network namespace, such as under unshare --net, as hack/e2e.sh does"
+  interfaces=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/net/dev | paste -sd ' ')
+  if [[ $interfaces != lo ]]; then
+    die "CONTAINERD_CNI_SUBNET requests a CNI bridge network, whose plugin would add the bridge $bridge, addresses and routes to this network namespace, which has the interfaces $interfaces; run in a new network namespace, such as under unshare --net, as hack/e2e.sh does"
   fi
   for plugin in bridge host-local loopback; do
     [[ -x $(cni_bin_dir)/$plugin ]] || die "the CNI plugin $(cni_bin_dir)/$plugin is missing; run hack/build-components.sh"
   done
 }
 
-# write_cni_network writes the bridge network that CONTAINERD_CNI_SUBNET asks for. The bridge
+# write_cni_network writes the bridge network that CONTAINERD_CNI_SUBNET requests. The bridge
 # gets the subnet's first address (isGateway), so the namespace containerd runs in reaches every
 # pod IP. ipMasq is off, so the plugin adds no masquerade rule. containerd adds the pod's lo
 # interface itself with the loopback plugin.

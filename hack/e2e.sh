@@ -6,11 +6,11 @@
 # containerd a CNI bridge network on E2E_SUBNET for pods without hostNetwork. The bridge plugin
 # adds a bridge, addresses and routes and sets net.ipv4.ip_forward in the namespace it runs in, so
 # all of that stays in the new namespace and ends with it. hostNetwork pods share that namespace,
-# which stands for the host's network during the run.
+# which takes the place of the host's network during the run.
 #
-# Afterwards the script checks that the machine's network namespace, where the script itself
-# runs, has no trace of the run: no bridge, no address or route of E2E_SUBNET and the same
-# net.ipv4.ip_forward as before. A trace fails the run.
+# Afterwards the script checks the network namespace it runs in, normally the machine's, for
+# traces of the run: a link named E2E_BRIDGE, an address or route in E2E_SUBNET, or another
+# net.ipv4.ip_forward than before. A trace fails the run.
 #
 # The flags go to go test after -count=1 -v -timeout 20m, and a repeated flag overrides the
 # default, such as -timeout 15m or -run TestPodNetwork.
@@ -27,7 +27,7 @@ readonly E2E_BRIDGE=reaper-e2e0
 # libcni keeps its result cache here, and containerd offers no setting to move it.
 readonly CNI_CACHE_DIR=/var/lib/cni
 
-# machine_network_state prints what the run could leave in the machine's network namespace.
+# machine_network_state prints what the run could leave in the network namespace of the script.
 machine_network_state() {
   echo "links named $E2E_BRIDGE: $(ip -o link show dev "$E2E_BRIDGE" 2>/dev/null | wc -l)"
   echo "addresses in $E2E_SUBNET: $(ip -o -4 addr show to "$E2E_SUBNET" | awk '{ print $2, $4 }' | tr '\n' ' ')"
@@ -62,7 +62,7 @@ main() {
 
   network_after=$(machine_network_state)
   if [[ $network_after != "$network_before" ]]; then
-    log "error: the machine's network namespace changed during the run, although the suite ran in a new one"
+    log "error: the network namespace of hack/e2e.sh changed during the run, although the suite ran in a new one"
     log "before: ${network_before//$'\n'/; }"
     log "after: ${network_after//$'\n'/; }"
     status=1

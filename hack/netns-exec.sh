@@ -2,10 +2,10 @@
 # Usage: hack/netns-exec.sh PROGRAM [ARG...]
 #
 # Runs PROGRAM in a new network namespace whose only interface, lo, is up. Interfaces, addresses,
-# routes and network sysctls that PROGRAM and its children change there never reach the machine's
-# network namespace, and go away with the new one. hack/e2e.sh passes this script to go test
-# -exec. unshare and the shell both exec, so PROGRAM keeps the PID, stdio and signals of this
-# script.
+# routes and network sysctls that PROGRAM and its children change there never reach the caller's
+# network namespace. They end with the new namespace, which the kernel frees once no process or
+# mount refers to it. hack/e2e.sh passes this script to go test -exec. unshare and the shell both
+# exec, so PROGRAM keeps the PID, stdio and signals of this script.
 set -euo pipefail
 
 if [[ $# -eq 0 ]]; then

@@ -25,10 +25,15 @@ type hostView struct {
 	// writable holds the folders of the view where a mount point can be created
 	// without touching the host: overlays and the folders made inside them.
 	writable map[string]bool
+	// overlays are the mount points of the overlays made for mount points, and
+	// overlayDevices the device numbers of every overlay made, whose folders take new
+	// entries without touching the host.
+	overlays       []string
+	overlayDevices map[uint64]bool
 }
 
 func newHostView(scratch string) *hostView {
-	return &hostView{scratch: scratch, writable: map[string]bool{}}
+	return &hostView{scratch: scratch, writable: map[string]bool{}, overlayDevices: map[uint64]bool{}}
 }
 
 // protect applies the protected mode's root: read-only in place, or an overlay.
@@ -69,13 +74,14 @@ func (v *hostView) overlay(dir string) error {
 	}
 	defer closeNamed(entries)
 
-	if err := mountOverlay(dir, upper, work, dir); err != nil {
+	if err := v.mountOverlay(dir, upper, work, dir); err != nil {
 		return err
 	}
 	if err := attachNamed(entries, "/"); err != nil {
 		return err
 	}
 	v.writable[dir] = true
+	v.overlays = append(v.overlays, dir)
 	return nil
 }
 
@@ -100,7 +106,7 @@ func (v *hostView) overlayRoot(protected bool) error {
 	if err := os.Mkdir(newRoot, 0o755); err != nil {
 		return fmt.Errorf("failed to create the overlay root: %w", err)
 	}
-	if err := mountOverlay("/", upper, work, newRoot); err != nil {
+	if err := v.mountOverlay("/", upper, work, newRoot); err != nil {
 		return err
 	}
 	if err := attachNamed(entries, newRoot); err != nil {
@@ -111,6 +117,9 @@ func (v *hostView) overlayRoot(protected bool) error {
 		return err
 	}
 	v.writable["/"] = true
+	if !protected {
+		v.overlays = append(v.overlays, "/")
+	}
 
 	// The scratch tmpfs came back inside a read-only copy, but later overlays write to it.
 	attr := unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}
@@ -208,12 +217,24 @@ func (v *hostView) mountScratch() error {
 	return nil
 }
 
-func mountOverlay(lower, upper, work, target string) error {
+func (v *hostView) mountOverlay(lower, upper, work, target string) error {
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", escapeOverlay(lower), escapeOverlay(upper), escapeOverlay(work))
 	if err := unix.Mount("overlay", target, "overlay", 0, data); err != nil {
 		return fmt.Errorf("failed to mount an overlay of %s: %w", lower, err)
 	}
+
+	var stat unix.Stat_t
+	if err := unix.Stat(target, &stat); err != nil {
+		return fmt.Errorf("failed to read the overlay of %s: %w", lower, err)
+	}
+	v.overlayDevices[stat.Dev] = true
 	return nil
+}
+
+// onOverlay reports whether the folder at path belongs to an overlay made earlier.
+func (v *hostView) onOverlay(path string) bool {
+	var stat unix.Stat_t
+	return unix.Stat(path, &stat) == nil && v.overlayDevices[stat.Dev]
 }
 
 // escapeOverlay escapes the characters that separate overlay options and layers.
@@ -281,6 +302,18 @@ func (v *hostView) emptyFile() (string, error) {
 		return "", fmt.Errorf("failed to create the file that masks paths: %w", err)
 	}
 	return path, file.Close()
+}
+
+// freezeOverlays makes the overlays made for mount points read-only, so that the
+// host mounts they cover stay read-only in the protected mode.
+func (v *hostView) freezeOverlays() error {
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	for _, dir := range v.overlays {
+		if err := unix.MountSetattr(unix.AT_FDCWD, dir, 0, &attr); err != nil {
+			return fmt.Errorf("failed to make the overlay on %s read-only: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // close detaches the scratch tmpfs from the view; the overlays keep what they use.

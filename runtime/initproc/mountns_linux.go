@@ -53,8 +53,11 @@ func newMountNamespace(config *InitConfig) error {
 		}
 	}
 
-	if config.Protection != nil {
-		if err := view.mask(config.Protection.MaskedPaths); err != nil {
+	if p := config.Protection; p != nil {
+		if err := view.mask(p.MaskedPaths); err != nil {
+			return err
+		}
+		if err := view.freezeOverlays(); err != nil {
 			return err
 		}
 	}

@@ -122,7 +122,7 @@ func (v *hostView) mountPoint(dest string, dir bool) (string, error) {
 		return existing, checkKind(existing, dest, dir)
 	}
 
-	if !v.writable[existing] {
+	if !v.writable[existing] && !v.onOverlay(existing) {
 		if err := v.overlay(existing); err != nil {
 			return "", fmt.Errorf("failed to create the mount point %s: %w", dest, err)
 		}

@@ -9,10 +9,11 @@
 //	hack/e2e.sh
 //
 // hack/e2e.sh runs go test -count=1 -v -timeout 20m ./test/e2e/... with the test binary in a new
-// network namespace, and asks hack/containerd-up.sh for a CNI bridge network there, which the
-// pods without hostNetwork join. hostNetwork pods share the new namespace, which stands for the
-// host's network, and the machine's own network is never changed. A plain go test run has no CNI
-// network, so the tests of pods without hostNetwork fail and say why.
+// network namespace, and sets CONTAINERD_CNI_SUBNET so that hack/containerd-up.sh configures a
+// CNI bridge network there, which the pods without hostNetwork join. hostNetwork pods share the
+// new namespace, which takes the place of the host's network, so the suite leaves the machine's
+// own network unchanged. A plain go test run has no CNI network, so the tests of pods without
+// hostNetwork fail with the reason.
 //
 // It prints one final line "N passed, N failed" and exits non-zero if any test failed. Without
 // root, without the scripts or without a working containerd every test fails with the reason.

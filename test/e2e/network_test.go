@@ -75,8 +75,8 @@ func (n cniNetwork) leasePath(address netip.Addr) string {
 	return filepath.Join(n.ipamDir, n.name, address.String())
 }
 
-// runPodNetworkPod starts a pod without hostNetwork, as the kubelet requests it: network
-// namespace mode POD, so containerd creates a network namespace and CNI adds the pod to the
+// runPodNetworkPod starts a pod without hostNetwork, with the network namespace mode POD that the
+// kubelet sets for it. containerd then creates a network namespace, and CNI adds the pod to the
 // bridge network. It registers the pod's removal.
 func (s *suite) runPodNetworkPod(t *testing.T, name, handler string) *pod {
 	t.Helper()
@@ -207,8 +207,8 @@ func TestPodNetworkNamespace(t *testing.T) {
 				t.Errorf("an exec in the container is in network namespace %q (stderr %q), expected the sandbox's %s", got, resp.GetStderr(), sandboxNet)
 			}
 
-			// /proc/net is the reader's own network namespace, so cat shows what a program
-			// in the container sees.
+			// /proc/net shows the reader's own network namespace, so cat prints the view of a
+			// program in the container.
 			resp = s.execSync(t, c, "/bin/cat", "/proc/net/fib_trie")
 			if addresses := localIPv4Addresses(string(resp.GetStdout())); !slices.Contains(addresses, address.String()) {
 				t.Errorf("an exec in the container has the local IPv4 addresses %v (stderr %q), expected the pod IP %s among them", addresses, resp.GetStderr(), address)
@@ -216,12 +216,12 @@ func TestPodNetworkNamespace(t *testing.T) {
 			resp = s.execSync(t, c, "/bin/cat", "/proc/net/dev")
 			interfaces := interfaceNames(string(resp.GetStdout()))
 			if !slices.Contains(interfaces, "eth0") {
-				t.Errorf("an exec in the container sees the interfaces %v, expected the pod's eth0 among them", interfaces)
+				t.Errorf("an exec in the container lists the interfaces %v, expected the pod's eth0 among them", interfaces)
 			}
 			if slices.Contains(interfaces, network.bridge) {
-				t.Errorf("an exec in the container sees the interfaces %v, including the bridge %s of the host's network namespace", interfaces, network.bridge)
+				t.Errorf("an exec in the container lists the interfaces %v, including the bridge %s of the host's network namespace", interfaces, network.bridge)
 			}
-			t.Logf("pod %s: IP %s, sandbox pid %s and container pid %s in %s (host: %s), exec sees interfaces %v", p.id, address, sandboxPid, containerPid, sandboxNet, hostNet, interfaces)
+			t.Logf("pod %s: IP %s, sandbox pid %s and container pid %s in %s (host: %s), exec lists interfaces %v", p.id, address, sandboxPid, containerPid, sandboxNet, hostNet, interfaces)
 		})
 	}
 }
@@ -245,18 +245,22 @@ func TestPodNetworkProbes(t *testing.T) {
 				t.Fatal(err)
 			}
 			port := strconv.Itoa(podServerPort)
-			s.runContainer(t, p, containerConfig("web", hostPython, "-m", "http.server", "--bind", "0.0.0.0", "--directory", content, port))
+			web := s.runContainer(t, p, containerConfig("web", hostPython, "-m", "http.server", "--bind", "0.0.0.0", "--directory", content, port))
 
 			// A TCP probe from the host's network namespace, as the kubelet runs it, retried
 			// until the server listens.
 			endpoint := net.JoinHostPort(address.String(), port)
 			waitFor(t, "a TCP connection to "+endpoint, func() (bool, error) {
 				conn, err := net.DialTimeout("tcp", endpoint, probeTimeout)
-				if err != nil {
-					return false, err
+				if err == nil {
+					conn.Close()
+					return true, nil
 				}
-				conn.Close()
-				return true, nil
+				status, _, statusErr := s.tryContainerStatus(web)
+				if statusErr == nil && status.GetState() == runtimeapi.ContainerState_CONTAINER_EXITED {
+					t.Fatalf("the web server exited with code %d before it accepted a connection on %s; its log:\n%s", status.GetExitCode(), endpoint, tailFile(web.logPath, 20))
+				}
+				return false, err
 			})
 
 			// An HTTP probe. The transport ignores proxy settings in the environment, because
@@ -280,8 +284,8 @@ func TestPodNetworkProbes(t *testing.T) {
 			}
 			t.Logf("GET %s from the host's network namespace returned %d %q", url, got.StatusCode, received)
 
-			// The server listens in the pod's network namespace, so nothing answers on the
-			// host's loopback address.
+			// The server listens only in the pod's network namespace, so the host's loopback
+			// address refuses a connection to its port.
 			loopback := net.JoinHostPort("127.0.0.1", port)
 			if conn, err := net.DialTimeout("tcp", loopback, probeTimeout); err == nil {
 				conn.Close()
@@ -423,8 +427,8 @@ func interfaceNames(procNetDev string) []string {
 }
 
 // localIPv4Addresses returns the addresses of the local routing table in a /proc/net/fib_trie
-// listing: each is a "|-- ADDRESS" line followed by a "/32 host LOCAL" line. These are the IPv4
-// addresses of the reader's network namespace.
+// listing, which are the IPv4 addresses of the reader's network namespace. Each is a
+// "|-- ADDRESS" line followed by a "/32 host LOCAL" line.
 func localIPv4Addresses(fibTrie string) []string {
 	var addresses []string
 	var last string
