@@ -12,6 +12,13 @@ import (
 	"reaper.dev/reaper/runtime/initproc"
 )
 
+// MountOptions are the OCI mount options of a bind mount that Reaper applies.
+var MountOptions = []string{
+	"bind", "rbind", "ro", "rro", "rw",
+	"private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable",
+	"nosuid", "nodev", "noexec",
+}
+
 // kernelViews are destinations whose mounts would replace the host's view of the
 // kernel, processes or devices; Reaper never mounts on them or below /proc and /sys.
 var kernelViews = []string{"/", "/proc", "/sys", "/dev"}
@@ -73,18 +80,21 @@ func bindMount(m specs.Mount) (initproc.Mount, error) {
 	return mount, nil
 }
 
-// applyMountOption sets what one OCI mount option asks for. Options that mean the
-// default, and filesystem options a bind does not take, change nothing.
-func applyMountOption(mount *initproc.Mount, option string) {
+// applyMountOption sets what one OCI mount option requests and reports whether it
+// is one of MountOptions. Other options, such as filesystem options that a bind does
+// not take, change nothing.
+func applyMountOption(mount *initproc.Mount, option string) bool {
 	switch option {
+	case "bind":
+		// The default: a bind of the source mount only.
+	case "rw":
+		mount.ReadOnly, mount.RecursiveReadOnly = false, false
 	case "rbind":
 		mount.Recursive = true
 	case "ro":
 		mount.ReadOnly = true
 	case "rro":
 		mount.ReadOnly, mount.RecursiveReadOnly = true, true
-	case "rw":
-		mount.ReadOnly, mount.RecursiveReadOnly = false, false
 	case "private", "rprivate", "unbindable", "runbindable":
 		mount.Propagation = initproc.PropagationPrivate
 	case "slave", "rslave":
@@ -97,7 +107,10 @@ func applyMountOption(mount *initproc.Mount, option string) {
 		mount.Attributes |= unix.MOUNT_ATTR_NODEV
 	case "noexec":
 		mount.Attributes |= unix.MOUNT_ATTR_NOEXEC
+	default:
+		return false
 	}
+	return true
 }
 
 // NetworkNamespace returns what the spec asks of the network namespace: the path of

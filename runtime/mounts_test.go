@@ -79,3 +79,11 @@ func TestNetworkSysctls(t *testing.T) {
 		t.Errorf("NetworkSysctls() = %v, want %v", got, want)
 	}
 }
+
+func TestMountOptionsApplied(t *testing.T) {
+	for _, option := range MountOptions {
+		if !applyMountOption(&initproc.Mount{}, option) {
+			t.Errorf("MountOptions lists %q, which applyMountOption ignores", option)
+		}
+	}
+}

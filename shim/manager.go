@@ -21,6 +21,9 @@ import (
 	cdshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"reaper.dev/reaper/runtime"
 )
@@ -227,8 +230,25 @@ func removeDeadSocket(ctx context.Context, bundle string) {
 
 // Info returns the runtime's name and version for containerd's introspection.
 func (Manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeInfo, error) {
+	features, err := typeurl.MarshalAnyToProto(runtimeFeatures())
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the runtime features: %w", err)
+	}
+
 	return &types.RuntimeInfo{
-		Name:    RuntimeName,
-		Version: &types.RuntimeVersion{Version: Version},
+		Name:     RuntimeName,
+		Version:  &types.RuntimeVersion{Version: Version},
+		Features: features,
 	}, nil
+}
+
+// runtimeFeatures are the OCI runtime features that containerd's CRI reads from Info:
+// the mount options the init helper applies, which include recursive read-only.
+// Namespaces are left out, so CRI offers no user namespaces.
+func runtimeFeatures() *features.Features {
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		MountOptions:  runtime.MountOptions,
+	}
 }
