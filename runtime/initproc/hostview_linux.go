@@ -341,21 +341,13 @@ func cloneEntries(dir string) ([]namedTree, error) {
 		return nil, fmt.Errorf("failed to list %s: %w", dir, err)
 	}
 
-	var trees []namedTree
+	var paths []string
 	for _, entry := range entries {
-		if !entry.IsDir() && !entry.Type().IsRegular() {
-			continue
+		if entry.IsDir() || entry.Type().IsRegular() {
+			paths = append(paths, filepath.Join(dir, entry.Name()))
 		}
-
-		path := filepath.Join(dir, entry.Name())
-		t, err := cloneTree(path)
-		if err != nil {
-			closeNamed(trees)
-			return nil, err
-		}
-		trees = append(trees, t)
 	}
-	return trees, nil
+	return cloneTrees(paths)
 }
 
 // cloneChildMounts copies every mount that sits directly on the root mount, with
@@ -365,10 +357,13 @@ func cloneChildMounts() ([]namedTree, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cloneTrees(points)
+}
 
-	var trees []namedTree
-	for _, point := range points {
-		t, err := cloneTree(point)
+func cloneTrees(paths []string) ([]namedTree, error) {
+	trees := make([]namedTree, 0, len(paths))
+	for _, path := range paths {
+		t, err := cloneTree(path)
 		if err != nil {
 			closeNamed(trees)
 			return nil, err

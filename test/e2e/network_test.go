@@ -80,19 +80,9 @@ func (n cniNetwork) leasePath(address netip.Addr) string {
 // bridge network. It registers the pod's removal.
 func (s *suite) runPodNetworkPod(t *testing.T, name, handler string) *pod {
 	t.Helper()
-	s.requireHandler(t, handler)
-	config := s.podConfig(t, name)
-	config.GetLinux().GetSecurityContext().GetNamespaceOptions().Network = runtimeapi.NamespaceMode_POD
-
-	ctx, cancel := callContext()
-	defer cancel()
-	resp, err := s.runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: config, RuntimeHandler: handler})
-	if err != nil {
-		t.Fatalf("RunPodSandbox without hostNetwork, with handler %q, failed: %v", handler, err)
-	}
-	p := &pod{id: resp.GetPodSandboxId(), handler: handler, config: config, logDir: config.GetLogDirectory()}
-	t.Cleanup(func() { s.removePodQuietly(t, p) })
-	return p
+	return s.runPodWith(t, name, handler, func(config *runtimeapi.PodSandboxConfig) {
+		config.GetLinux().GetSecurityContext().GetNamespaceOptions().Network = runtimeapi.NamespaceMode_POD
+	})
 }
 
 // podIP returns the pod IP that PodSandboxStatus reports, and fails t unless it lies in the
