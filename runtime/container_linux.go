@@ -263,24 +263,31 @@ func initConfig(opts CreateOptions, spec *specs.Spec, dir string) (initproc.Init
 	if config.NetworkNamespace != "" {
 		config.NetworkSysctls = NetworkSysctls(spec)
 	}
-	if !opts.HostView {
-		return config, nil
-	}
 
+	if opts.HostView {
+		return config, addHostView(&config, opts, spec, dir)
+	}
+	return config, nil
+}
+
+// addHostView asks for a mount namespace of the process's own with the spec's bind
+// mounts, and the protection of opts.
+func addHostView(config *initproc.InitConfig, opts CreateOptions, spec *specs.Spec, dir string) error {
 	mounts, err := BindMounts(spec)
 	if err != nil {
-		return config, err
+		return err
 	}
 
 	scratch := filepath.Join(dir, scratchDir)
 	if err := os.Mkdir(scratch, 0o700); err != nil {
-		return config, fmt.Errorf("failed to create the scratch folder %s: %w", scratch, err)
+		return fmt.Errorf("failed to create the scratch folder %s: %w", scratch, err)
 	}
+
 	config.MountNamespace = initproc.NewNamespace
 	config.Mounts = mounts
 	config.Protection = opts.Protection
 	config.ScratchDir = scratch
-	return config, nil
+	return nil
 }
 
 // Load reads the state of container id under root.
