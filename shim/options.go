@@ -49,14 +49,16 @@ func parseOptions(value typeurl.Any) (options, error) {
 		return options{}, fmt.Errorf("unsupported runtime options %s: give the reaper runtime an options table of its own keys", value.GetTypeUrl())
 	}
 
-	body, source := raw.GetConfigBody(), "the runtime's options table"
-	if path := raw.GetConfigPath(); path != "" {
-		body, source = nil, path
-		if body, err = os.ReadFile(path); err != nil {
-			return options{}, fmt.Errorf("failed to read the runtime options: %w", err)
-		}
+	path := raw.GetConfigPath()
+	if path == "" {
+		return decodeOptions(raw.GetConfigBody(), "the runtime's options table")
 	}
-	return decodeOptions(body, source)
+
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return options{}, fmt.Errorf("failed to read the runtime options: %w", err)
+	}
+	return decodeOptions(body, path)
 }
 
 func decodeOptions(body []byte, source string) (options, error) {

@@ -78,12 +78,12 @@ func answerDNS(query []byte) ([]byte, error) {
 	}
 
 	question := msg.Questions[0]
-	msg.Header.Response = true
-	msg.Header.Authoritative = true
+	msg.Response = true
+	msg.Authoritative = true
 	msg.Answers = nil
 	switch {
 	case !strings.HasSuffix(question.Name.String(), ".cluster.local."):
-		msg.Header.RCode = dnsmessage.RCodeNameError
+		msg.RCode = dnsmessage.RCodeNameError
 	case question.Type == dnsmessage.TypeA:
 		msg.Answers = []dnsmessage.Resource{{
 			Header: dnsmessage.ResourceHeader{Name: question.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5},
