@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -27,11 +28,22 @@ type Handler struct {
 	Name string
 	// Protected gives the handler the runtime option that turns the protected mode on.
 	Protected bool
+	// ProtectedRoot is "overlay" or "read-only", or empty for the shim's default.
+	ProtectedRoot string
 }
 
-// protectedOptions is the options table of a protected handler, which containerd
-// passes to the shim with every task.
-const protectedOptions = "Protected = true\n"
+// ProtectedRoots are the values of Handler.ProtectedRoot the shim accepts.
+var ProtectedRoots = []string{"overlay", "read-only"}
+
+// options returns the options table of a protected handler, which containerd passes
+// to the shim with every task.
+func (h Handler) options() string {
+	options := "Protected = true\n"
+	if h.ProtectedRoot != "" {
+		options += fmt.Sprintf("ProtectedRoot = %q\n", h.ProtectedRoot)
+	}
+	return options
+}
 
 // dropInHeader starts every drop-in the installer writes. The installer overwrites or removes a
 // drop-in only when it starts with this header, so a file someone else placed there survives.
@@ -134,7 +146,7 @@ func renderHandlerTables(version int64, handlers []Handler, installDir string) (
 		fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s]\n", pluginID, handler.Name)
 		out.Write(entry)
 		if handler.Protected {
-			fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s.options]\n%s", pluginID, handler.Name, protectedOptions)
+			fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s.options]\n%s", pluginID, handler.Name, handler.options())
 		}
 	}
 	return out.Bytes(), nil
@@ -147,6 +159,9 @@ func validateHandlers(handlers []Handler) error {
 
 	seen := make(map[string]bool, len(handlers))
 	for _, h := range handlers {
+		if h.ProtectedRoot != "" && !slices.Contains(ProtectedRoots, h.ProtectedRoot) {
+			return fmt.Errorf("invalid protected root %q of runtime handler %q: use one of %q", h.ProtectedRoot, h.Name, ProtectedRoots)
+		}
 		handler := h.Name
 		if len(handler) > 63 || !handlerPattern.MatchString(handler) {
 			return fmt.Errorf("invalid runtime handler %q: it must be a lowercase RFC 1123 label "+

@@ -31,6 +31,9 @@ type Options struct {
 	// ProtectedHandlers are handlers to register in the protected mode, such as
 	// DefaultProtectedHandler.
 	ProtectedHandlers []string
+	// ProtectedRoot is "overlay" or "read-only" for the protected handlers, or empty
+	// for the shim's default, overlay.
+	ProtectedRoot string
 	// LinkDir is a folder on containerd's PATH that gets a link to the installed shim, or
 	// empty for none.
 	LinkDir string
@@ -47,7 +50,7 @@ func (o Options) handlers() []Handler {
 		handlers = append(handlers, Handler{Name: name})
 	}
 	for _, name := range o.ProtectedHandlers {
-		handlers = append(handlers, Handler{Name: name, Protected: true})
+		handlers = append(handlers, Handler{Name: name, Protected: true, ProtectedRoot: o.ProtectedRoot})
 	}
 	return handlers
 }

@@ -462,3 +462,19 @@ func assertNoTempFiles(t *testing.T, dir string) {
 		}
 	}
 }
+
+func TestInstallProtectedRoot(t *testing.T) {
+	content, err := RenderDropIn(3, []Handler{{Name: "reaper-protected", Protected: true, ProtectedRoot: "read-only"}}, "/opt/reaper/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.reaper-protected.options]\nProtected = true\nProtectedRoot = \"read-only\"\n"
+	if !strings.HasSuffix(string(content), want) {
+		t.Errorf("drop-in =\n%s\nwant it to end with\n%s", content, want)
+	}
+
+	_, err = RenderDropIn(3, []Handler{{Name: "reaper-protected", Protected: true, ProtectedRoot: "tmpfs"}}, "/opt/reaper/bin")
+	if err == nil || !strings.Contains(err.Error(), `invalid protected root "tmpfs"`) {
+		t.Errorf("RenderDropIn with protected root tmpfs: error = %v, want one that names the value", err)
+	}
+}

@@ -12,6 +12,7 @@ func newInstallCommand() *cobra.Command {
 		sourceDir string
 		handlers  []string
 		protected []string
+		root      string
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -28,6 +29,7 @@ func newInstallCommand() *cobra.Command {
 			}
 			opts.Handlers = handlers
 			opts.ProtectedHandlers = protected
+			opts.ProtectedRoot = root
 
 			plan, err := installer.PlanInstall(opts)
 			if err != nil {
@@ -53,5 +55,7 @@ func newInstallCommand() *cobra.Command {
 		"CRI runtime handler to register; repeat the flag or separate names with commas for more than one")
 	cmd.Flags().StringSliceVar(&protected, "protected-handler", []string{installer.DefaultProtectedHandler},
 		"CRI runtime handler to register in the protected mode; empty for none")
+	cmd.Flags().StringVar(&root, "protected-root", "",
+		`host root of the protected handlers: "overlay", whose writes vanish with the container, or "read-only" (default: the shim's, overlay)`)
 	return cmd
 }

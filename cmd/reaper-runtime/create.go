@@ -60,7 +60,7 @@ func newCreateCommand(opts *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// protectionFor returns the protected mode that --protected asks for.
+// protectionFor returns the protected mode that --protected requests.
 func protectionFor(root string) (*initproc.Protection, error) {
 	switch root {
 	case "":
