@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -253,26 +252,20 @@ func TestPodNetworkProbes(t *testing.T) {
 				return false, err
 			})
 
-			// An HTTP probe. The transport ignores proxy settings in the environment, because
-			// the pod IP exists only in this network namespace.
-			client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: probeTimeout}
+			// An HTTP probe. getBody ignores proxy settings in the environment, because the pod
+			// IP exists only in this network namespace.
 			url := "http://" + endpoint + "/" + page
-			got, err := client.Get(url)
-			if err != nil {
-				t.Fatalf("HTTP GET %s from the host's network namespace failed: %v", url, err)
+			code, received := getBody(t, url)
+			if code != http.StatusOK || received != body {
+				t.Errorf("GET %s from the host's network namespace returned %d %q, expected 200 %q", url, code, received, body)
 			}
-			defer got.Body.Close()
-			received, err := io.ReadAll(got.Body)
-			if err != nil {
-				t.Fatalf("read the response of GET %s: %v", url, err)
+
+			// kubectl port-forward: containerd connects to the port inside the pod's network
+			// namespace.
+			forwarded := "http://127.0.0.1:" + strconv.Itoa(s.portForward(t, p, podServerPort)) + "/" + page
+			if code, got := getBody(t, forwarded); code != http.StatusOK || got != body {
+				t.Errorf("GET %s through a port forward returned %d %q, expected 200 %q", forwarded, code, got, body)
 			}
-			if got.StatusCode != http.StatusOK {
-				t.Errorf("GET %s returned status %d (body %q), expected 200", url, got.StatusCode, received)
-			}
-			if string(received) != body {
-				t.Errorf("GET %s returned the body %q, expected %q", url, received, body)
-			}
-			t.Logf("GET %s from the host's network namespace returned %d %q", url, got.StatusCode, received)
 
 			// The server listens only in the pod's network namespace, so the host's loopback
 			// address refuses a connection to its port.
