@@ -392,7 +392,7 @@ main() {
   import_images
   check_handlers
   write_env
-  log "ready: source $DIR/env, or run crictl --config $DIR/crictl.yaml"
+  log "ready: run $(crictl_bin)/crictl --config $DIR/crictl.yaml, or load the settings with 'set -a; . $DIR/env; set +a' and run \$CRICTL"
 }
 
 main "$@"

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -112,7 +113,8 @@ func (pio *processIO) openStream(ctx context.Context, id, name, uri string) (*os
 func (pio *processIO) copy(ctx context.Context, id, name string, dst io.WriteCloser, src io.Reader) {
 	defer pio.copies.Done()
 
-	if _, err := io.Copy(dst, src); err != nil {
+	// A pipe that the shim closed, as after a failed start, ends the copy normally.
+	if _, err := io.Copy(dst, src); err != nil && !errors.Is(err, os.ErrClosed) {
 		log.G(ctx).WithError(err).WithFields(log.Fields{"id": id, "stream": name}).Warn("copy of container output ended with an error")
 	}
 	// Closing the FIFO's writer is what tells containerd that the stream ended.

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"reaper.dev/reaper/installer"
@@ -28,7 +32,11 @@ func newInstallCommand() *cobra.Command {
 				opts.SourceDir = executableDir()
 			}
 			opts.Handlers = handlers
-			opts.ProtectedHandlers = protected
+			// An empty --protected-handler registers no protected handler.
+			opts.ProtectedHandlers = slices.DeleteFunc(protected, func(name string) bool { return name == "" })
+			if err := checkProtectedRoot(root, opts.ProtectedHandlers); err != nil {
+				return err
+			}
 			opts.ProtectedRoot = root
 
 			plan, err := installer.PlanInstall(opts)
@@ -58,4 +66,19 @@ func newInstallCommand() *cobra.Command {
 	cmd.Flags().StringVar(&root, "protected-root", "",
 		`host root of the protected handlers: "overlay", whose writes vanish with the container, or "read-only" (default: the shim's, overlay)`)
 	return cmd
+}
+
+// checkProtectedRoot rejects a --protected-root value the shim does not accept, or one
+// given without a protected handler to apply it to.
+func checkProtectedRoot(root string, handlers []string) error {
+	if root == "" {
+		return nil
+	}
+	if !slices.Contains(installer.ProtectedRoots, root) {
+		return fmt.Errorf("invalid --protected-root %q: use %s", root, strings.Join(installer.ProtectedRoots, " or "))
+	}
+	if len(handlers) == 0 {
+		return fmt.Errorf("--protected-root %s has no effect without a protected handler: set --protected-handler too", root)
+	}
+	return nil
 }

@@ -114,3 +114,18 @@ func TestRestartMethods(t *testing.T) {
 		t.Errorf("a rejected restart method still installed into %s", installDir)
 	}
 }
+
+func TestInstallRejectsProtectedRoot(t *testing.T) {
+	config, installDir, sourceDir := newHost(t)
+	tests := map[string][]string{
+		`invalid --protected-root "bogus": use overlay or read-only`:           {"--protected-root", "bogus"},
+		"--protected-root read-only has no effect without a protected handler": {"--protected-handler", "", "--protected-root", "read-only"},
+	}
+
+	for want, flags := range tests {
+		args := append([]string{"install", "--dry-run", "--containerd-config", config, "--install-dir", installDir, "--source-dir", sourceDir}, flags...)
+		if _, err := runCommand(t, args...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("install %v: error = %v, want one containing %q", flags, err, want)
+		}
+	}
+}

@@ -56,7 +56,7 @@ func newCreateCommand(opts *globalOptions) *cobra.Command {
 
 	cmd.Flags().StringVarP(&bundle, "bundle", "b", ".", "path to the OCI bundle (the folder holding config.json)")
 	cmd.Flags().StringVar(&pidFile, "pid-file", "", "write the container's host pid to this file")
-	cmd.Flags().StringVar(&protectedRoot, "protected", "", `run in the protected mode, with the host root behind an "overlay" or "read-only"`)
+	cmd.Flags().StringVar(&protectedRoot, "protected", "", `run in the protected mode, with the host root behind an "overlay" or "read-only" (default: not protected)`)
 	return cmd
 }
 

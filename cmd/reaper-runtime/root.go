@@ -27,8 +27,10 @@ func newRootCommand() *cobra.Command {
 		Short: "Run OCI bundles as plain host processes",
 		Long: `reaper-runtime runs the process of an OCI bundle directly on the host: host
 filesystem, host binaries, host PID namespace. It ignores the bundle's root
-filesystem and never applies settings that would change the host (hostname,
-sysctls, namespaces).`,
+filesystem. The process gets a mount namespace of its own with the bundle's bind
+mounts, and the network namespace the bundle names. Settings that would change
+the host (hostname, sysctls outside a network namespace of its own, namespaces
+other than mount and network) are never applied.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {

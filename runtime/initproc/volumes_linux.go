@@ -1,6 +1,7 @@
 package initproc
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,8 +37,11 @@ func cloneMount(m Mount) (tree, error) {
 	}
 
 	fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, flags)
+	if errors.Is(err, unix.ENOENT) {
+		return tree{}, fmt.Errorf("invalid source %s of the bind mount at %s: it does not exist on the host; create it or correct the source", m.Source, m.Destination)
+	}
 	if err != nil {
-		return tree{}, fmt.Errorf("failed to bind %s at %s: cannot copy the source mount: %w", m.Source, m.Destination, err)
+		return tree{}, fmt.Errorf("failed to bind %s at %s: %w", m.Source, m.Destination, err)
 	}
 
 	var stat unix.Stat_t
