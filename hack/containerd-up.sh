@@ -8,12 +8,13 @@
 #
 # Files written in DIR:
 #   config.toml          root config (schema version 3), imports DIR/conf.d/*.toml
-#   conf.d/reaper.toml   drop-in written by `reaper-installer install`
+#   conf.d/reaper.toml   drop-in written by `reaper-installer install`: handlers reaper and
+#                        reaper-protected
 #   reaper-bin/          the installed containerd-shim-reaper-v2 and reaper-runtime
 #   crictl.yaml          crictl config: `crictl --config DIR/crictl.yaml ...`
 #   containerd.log       containerd's stdout and stderr
 #   containerd.pid       containerd's PID, written as soon as it starts
-#   env                  KEY=VALUE lines for `source DIR/env`; the keys are listed in write_env
+#   env                  KEY=VALUE lines, listed in write_env; `set -a; . DIR/env; set +a` exports them
 #   cni/net.d/           CNI network configs, such as the bridge network of CONTAINERD_CNI_SUBNET
 #   cni/ipam/            host-local's address leases for that bridge network
 #
