@@ -46,7 +46,7 @@ func (v *hostView) protect(p *Protection) error {
 	case RootReadOnly:
 		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 		if err := unix.MountSetattr(unix.AT_FDCWD, "/", unix.AT_RECURSIVE, &attr); err != nil {
-			return fmt.Errorf("failed to make the host root read-only: %w", err)
+			return fmt.Errorf("failed to make the host root read-only: %w", kernelError(err))
 		}
 		return nil
 	case RootOverlay:
@@ -377,7 +377,7 @@ func cloneTree(path string) (namedTree, error) {
 	const flags = unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_RECURSIVE | unix.AT_SYMLINK_NOFOLLOW
 	fd, err := unix.OpenTree(unix.AT_FDCWD, path, flags)
 	if err != nil {
-		return namedTree{}, fmt.Errorf("failed to copy the host mounts at %s: %w", path, err)
+		return namedTree{}, fmt.Errorf("failed to copy the host mounts at %s: %w", path, kernelError(err))
 	}
 	return namedTree{path: path, fd: fd}, nil
 }

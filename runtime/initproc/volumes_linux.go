@@ -41,7 +41,7 @@ func cloneMount(m Mount) (tree, error) {
 		return tree{}, fmt.Errorf("invalid source %s of the bind mount at %s: it does not exist on the host; create it or correct the source", m.Source, m.Destination)
 	}
 	if err != nil {
-		return tree{}, fmt.Errorf("failed to bind %s at %s: %w", m.Source, m.Destination, err)
+		return tree{}, fmt.Errorf("failed to bind %s at %s: %w", m.Source, m.Destination, kernelError(err))
 	}
 
 	var stat unix.Stat_t
@@ -70,7 +70,7 @@ func setMountAttributes(fd int, m Mount) error {
 		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
 	}
 	if err := unix.MountSetattr(fd, "", flags, &attr); err != nil {
-		return fmt.Errorf("failed to set the options of the bind of %s at %s: %w", m.Source, m.Destination, err)
+		return fmt.Errorf("failed to set the options of the bind of %s at %s: %w", m.Source, m.Destination, kernelError(err))
 	}
 
 	if !m.ReadOnly || m.RecursiveReadOnly {
@@ -172,4 +172,13 @@ func checkKind(path, dest string, dir bool) error {
 		return fmt.Errorf("cannot bind a directory at %s: it is a file on the host; choose another mount path", dest)
 	}
 	return fmt.Errorf("cannot bind a file at %s: it is a directory on the host; choose another mount path", dest)
+}
+
+// kernelError explains ENOSYS from the mount API, which kernels before Linux 5.12 lack
+// in part.
+func kernelError(err error) error {
+	if errors.Is(err, unix.ENOSYS) {
+		return fmt.Errorf("%w: Reaper mounts with open_tree, move_mount and mount_setattr, which need Linux 5.12 or later", err)
+	}
+	return err
 }
