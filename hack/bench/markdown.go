@@ -125,6 +125,12 @@ if asked to, and exits 0.
 - **Container start in a running pod**: CreateContainer and StartContainer of a container
   that keeps running, in a pod that was started before, with the two calls in the rows below.
   Each container is stopped and removed before the next sample, untimed.
+- **Container start with a kubelet's volumes**: the same, for a container with the bind
+  mounts a kubelet passes for a usual pod: a service-account token folder (read-only) at
+  `+"`/var/run/secrets/kubernetes.io/serviceaccount`"+`, a ConfigMap folder (read-only) at
+  `+"`/etc/reaper-bench/config`"+`, `+"`/etc/hosts`"+` and `+"`/dev/termination-log`"+`. The host has none of
+  those paths but `+"`/etc/hosts`"+`, so under reaper each start builds overlays for them in the
+  container's mount namespace.
 - **ExecSync**: one ExecSync call of the command above in a running container, until it
   returns with exit status 0.
 - **Exit to event**: a new container in a running pod runs the sleeper for %s, so that

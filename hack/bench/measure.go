@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Series names. The report's targets refer to them, and a name indented by two spaces is a
@@ -19,6 +21,7 @@ const (
 	seriesCreate         = "  CreateContainer"
 	seriesStart          = "  StartContainer"
 	seriesContainerStart = "Container start in a running pod"
+	seriesVolumeStart    = "Container start with a kubelet's volumes"
 	seriesExec           = "ExecSync"
 	seriesExitEvent      = "Exit to event, from ExitedAt"
 	seriesExitClock      = "Exit to event, from the process clock"
@@ -36,6 +39,7 @@ func (b *bench) measureAll(ctx context.Context) (*report, error) {
 	}{
 		{"pod start", b.measurePodStart},
 		{"container start", b.measureContainerStart},
+		{"container start with volumes", b.measureVolumeStart},
 		{"ExecSync", b.measureExec},
 		{"exit-to-event latency", b.measureExitEvent},
 		{"shim memory", b.measureShimMemory},
@@ -96,17 +100,44 @@ func (b *bench) measurePodStart(ctx context.Context, _ *report) ([]*series, erro
 // measureContainerStart times CreateContainer and StartContainer in a pod that runs already.
 // Each container is removed before the next round.
 func (b *bench) measureContainerStart(ctx context.Context, _ *report) ([]*series, error) {
-	pods, err := b.runPodPerHandler(ctx, "cstart")
+	return b.containerStart(ctx, seriesContainerStart, "cstart", nil)
+}
+
+// measureVolumeStart is measureContainerStart for a container with the mounts a kubelet
+// passes for a usual pod: a service-account token, a ConfigMap, /etc/hosts and
+// /dev/termination-log. Their host sources live in a temporary folder.
+func (b *bench) measureVolumeStart(ctx context.Context, _ *report) ([]*series, error) {
+	mounts, cleanup, err := kubeletMounts()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	return b.containerStart(ctx, seriesVolumeStart, "vstart", func(config *runtimeapi.ContainerConfig) {
+		config.Mounts = mounts
+	})
+}
+
+// containerStart times CreateContainer and StartContainer of a container that keeps running,
+// in a pod per handler, and removes the container after each sample. edit, when not nil,
+// changes the container's config first.
+func (b *bench) containerStart(ctx context.Context, name, prefix string, edit func(*runtimeapi.ContainerConfig)) ([]*series, error) {
+	pods, err := b.runPodPerHandler(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
 
-	total := newSeries(seriesContainerStart, milliseconds)
+	total := newSeries(name, milliseconds)
 	create := newSeries(seriesCreate, milliseconds)
 	start := newSeries(seriesStart, milliseconds)
 	err = b.interleave(ctx, []*series{total, create, start}, func(ctx context.Context, h *handler, round int) ([]float64, error) {
+		config := h.keepAlive("main", uint32(round))
+		if edit != nil {
+			edit(config)
+		}
+
 		begin := time.Now()
-		id, err := b.cri.createContainer(ctx, pods[h.name], h.keepAlive("main", uint32(round)))
+		id, err := b.cri.createContainer(ctx, pods[h.name], config)
 		if err != nil {
 			return nil, err
 		}
@@ -132,6 +163,44 @@ func (b *bench) measureContainerStart(ctx context.Context, _ *report) ([]*series
 		return nil, err
 	}
 	return []*series{total, create, start}, b.removePods(ctx, pods)
+}
+
+// kubeletMounts writes the host side of a usual pod's volumes into a new temporary folder
+// and returns the mounts with a function that removes the folder.
+func kubeletMounts() ([]*runtimeapi.Mount, func(), error) {
+	dir, err := os.MkdirTemp("", "reaper-bench-volumes-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the volume folder: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+
+	files := map[string]string{
+		"serviceaccount/token":     "bench-token\n",
+		"serviceaccount/namespace": "default\n",
+		"serviceaccount/ca.crt":    "bench-ca\n",
+		"configmap/app.conf":       "mode=bench\n",
+		"etc-hosts":                "127.0.0.1\tlocalhost\n",
+		"termination-log":          "",
+	}
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("create the volume folder: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("write the volume file %s: %w", path, err)
+		}
+	}
+
+	mounts := []*runtimeapi.Mount{
+		{ContainerPath: "/var/run/secrets/kubernetes.io/serviceaccount", HostPath: filepath.Join(dir, "serviceaccount"), Readonly: true},
+		{ContainerPath: "/etc/reaper-bench/config", HostPath: filepath.Join(dir, "configmap"), Readonly: true},
+		{ContainerPath: "/etc/hosts", HostPath: filepath.Join(dir, "etc-hosts")},
+		{ContainerPath: "/dev/termination-log", HostPath: filepath.Join(dir, "termination-log")},
+	}
+	return mounts, cleanup, nil
 }
 
 // measureExec times ExecSync of a command that exits at once, in one running container per
