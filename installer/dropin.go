@@ -59,13 +59,10 @@ var handlerPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // DropInPath returns where the Reaper drop-in goes: DropInName inside the directory of the first
 // import that is a directory glob matching that name, such as `/etc/containerd/conf.d/*.toml`.
 // Relative imports are resolved against the root config's directory, as containerd does.
-// Splicing an import into a root config without one is not implemented, so a config without a
-// usable import returns an error wrapping ErrNoDropInDir.
+// A config without a usable import returns an error wrapping ErrNoDropInDir.
 func (c *ContainerdConfig) DropInPath() (string, error) {
 	if len(c.Imports) == 0 {
-		return "", fmt.Errorf("containerd config %s has no imports: %w; add a line such as "+
-			`imports = ["%s/conf.d/*.toml"] to it, because editing the root config is not implemented yet`,
-			c.Path, ErrNoDropInDir, filepath.Dir(c.Path))
+		return "", fmt.Errorf("containerd config %s has no imports: %w", c.Path, ErrNoDropInDir)
 	}
 
 	for _, entry := range c.Imports {

@@ -63,8 +63,9 @@ type InstallPlan struct {
 	// handlers go into the root config.
 	DropInPath string
 	DropIn     []byte
-	// RootConfig is the new content of the root config when the handlers go there, as for
-	// schema version 2. RootBlock is the block it appends. Both are nil otherwise.
+	// RootConfig is the new content of the root config, or nil when it stays as it is. It
+	// gets the handlers for schema version 2, with RootBlock the block it appends, or one
+	// imports line for a drop-in when it imports no folder.
 	RootConfig []byte
 	RootBlock  []byte
 	// Link is the link to the shim on containerd's PATH, or nil for none.
@@ -126,10 +127,30 @@ func (p *InstallPlan) planConfig(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("containerd config %s: %w", cfg.Path, err)
 	}
+	p.DropIn = content
 
 	p.DropInPath, err = cfg.DropInPath()
-	p.DropIn = content
+	if errors.Is(err, ErrNoDropInDir) && len(cfg.Imports) == 0 {
+		return p.planImport()
+	}
 	return err
+}
+
+// planImport plans a drop-in in DefaultDropInDir beside a root config that imports no
+// folder, and the one line that imports it.
+func (p *InstallPlan) planImport() error {
+	cfg := p.Config
+	content, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		return fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
+	}
+
+	dir := filepath.Join(filepath.Dir(cfg.Path), DefaultDropInDir)
+	if p.RootConfig, err = spliceImport(cfg.Path, content, dir); err != nil {
+		return err
+	}
+	p.DropInPath = filepath.Join(dir, DropInName)
+	return nil
 }
 
 // Apply installs the binaries, then writes the drop-in, so containerd never reads a runtime_path
@@ -154,21 +175,25 @@ func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
 		log.Info("shim linked onto containerd's PATH", "path", p.Link.path, "target", p.Link.target, "changed", linked)
 	}
 
+	// The drop-in comes before the root config, which may import it.
+	if p.DropInPath != "" {
+		wrote, err := p.writeDropIn()
+		if err != nil {
+			return changed, err
+		}
+		log.Info("containerd drop-in written", "path", p.DropInPath, "configVersion", p.Config.Version, "changed", wrote)
+		changed = changed || wrote
+	}
+
 	if p.RootConfig != nil {
 		wrote, err := writeRootConfig(p.Config.Path, p.RootConfig)
 		if err != nil {
 			return changed, err
 		}
 		log.Info("containerd root config updated", "path", p.Config.Path, "configVersion", p.Config.Version, "changed", wrote)
-		return changed || wrote, nil
+		changed = changed || wrote
 	}
-
-	wrote, err := p.writeDropIn()
-	if err != nil {
-		return changed, err
-	}
-	log.Info("containerd drop-in written", "path", p.DropInPath, "configVersion", p.Config.Version, "changed", wrote)
-	return changed || wrote, nil
+	return changed, nil
 }
 
 // writeRootConfig replaces the root config with content, keeping its mode, unless it already
@@ -237,12 +262,19 @@ func (p *InstallPlan) Describe(w io.Writer) error {
 			return err
 		}
 	}
-	if p.RootConfig != nil {
+	if p.RootBlock != nil {
 		_, err := fmt.Fprintf(w, "append to %s (containerd config version %d, which containerd 1.x also reads):%s",
 			p.Config.Path, p.Config.Version, p.RootBlock)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "write %s (mode 0644, containerd config version %d from %s):\n%s",
-		p.DropInPath, p.Config.Version, p.Config.Path, p.DropIn)
-	return err
+	if _, err := fmt.Fprintf(w, "write %s (mode 0644, containerd config version %d from %s):\n%s",
+		p.DropInPath, p.Config.Version, p.Config.Path, p.DropIn); err != nil {
+		return err
+	}
+	if p.RootConfig != nil {
+		_, err := fmt.Fprintf(w, "add to %s, after its version line:\nimports = [%q] %s\n",
+			p.Config.Path, filepath.Join(filepath.Dir(p.DropInPath), "*.toml"), importMarker)
+		return err
+	}
+	return nil
 }

@@ -117,9 +117,9 @@ func TestInstallByConfigVersion(t *testing.T) {
 			wantErr: []string{"config.toml: line 3, column 1"},
 		},
 		{
-			name:    "missing imports",
-			config:  "version = 3\n",
-			wantErr: []string{"has no imports", "not implemented yet"},
+			name:    "imports without a folder",
+			config:  "version = 3\nimports = [\"/etc/containerd/extra.toml\"]\n",
+			wantErr: []string{"none of its imports", "is a directory glob"},
 		},
 		{
 			name:    "missing config file",

@@ -12,8 +12,8 @@ import (
 
 // UninstallPlan is the set of files an uninstall removes.
 type UninstallPlan struct {
-	// RootConfigPath is the root config to rewrite without the installer's block, and
-	// RootConfig its new content; both are empty when it has no block.
+	// RootConfigPath is the root config to rewrite without the installer's block or
+	// imports line, and RootConfig its new content; both are empty when it has neither.
 	RootConfigPath string
 	RootConfig     []byte
 	// DropInPath is the drop-in to remove, or empty when there is none.
@@ -78,7 +78,8 @@ func (p *UninstallPlan) planRootConfig(path string) error {
 	if err != nil {
 		return fmt.Errorf("containerd config %s: %w", path, err)
 	}
-	if found {
+	stripped, imported := withoutImport(stripped)
+	if found || imported {
 		p.RootConfigPath, p.RootConfig = path, stripped
 	}
 	return nil
