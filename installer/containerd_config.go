@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -28,6 +30,17 @@ type ContainerdConfig struct {
 	Version int64
 	// Imports are the top-level `imports` entries as written, possibly relative or globs.
 	Imports []string
+	// HostRoot is where the host's / is when Path lies below it, or empty for /. The
+	// absolute paths in the file are paths on the host.
+	HostRoot string
+}
+
+// hostPath returns the host's name of path, a path below HostRoot.
+func (c *ContainerdConfig) hostPath(path string) string {
+	if c.HostRoot == "" || c.HostRoot == "/" {
+		return path
+	}
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(path, filepath.Clean(c.HostRoot)), "/")
 }
 
 // rootConfigKeys are the only keys the installer decodes; every other key is ignored.

@@ -66,7 +66,7 @@ func (c *ContainerdConfig) DropInPath() (string, error) {
 	}
 
 	for _, entry := range c.Imports {
-		if dir, ok := importedDir(c.Path, entry); ok {
+		if dir, ok := importedDir(c.Path, c.HostRoot, entry); ok {
 			return filepath.Join(dir, DropInName), nil
 		}
 	}
@@ -76,9 +76,12 @@ func (c *ContainerdConfig) DropInPath() (string, error) {
 
 // importedDir returns the directory of an import entry whose last element is a glob matching
 // DropInName and whose directory part contains no glob characters.
-func importedDir(configPath, entry string) (string, bool) {
+func importedDir(configPath, hostRoot, entry string) (string, bool) {
 	pattern := filepath.Clean(entry)
-	if !filepath.IsAbs(pattern) {
+	if filepath.IsAbs(pattern) {
+		// An absolute import is a path on the host.
+		pattern = filepath.Join("/", hostRoot, pattern)
+	} else {
 		pattern = filepath.Join(filepath.Dir(configPath), pattern)
 	}
 

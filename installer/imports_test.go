@@ -96,3 +96,62 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+func TestInstallUnderHostRoot(t *testing.T) {
+	root := t.TempDir()
+	config := filepath.Join(root, "etc/containerd/config.toml")
+	if err := os.MkdirAll(filepath.Dir(config), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	original := "version = 3\n"
+	if err := os.WriteFile(config, []byte(original), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	source := t.TempDir()
+	for _, name := range Binaries {
+		if err := os.WriteFile(filepath.Join(source, name), []byte(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := Options{
+		HostRoot:         root,
+		ContainerdConfig: "/etc/containerd/config.toml",
+		InstallDir:       "/opt/reaper/bin",
+		SourceDir:        source,
+		LinkDir:          "/usr/local/bin",
+	}
+
+	plan, err := PlanInstall(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plan.Apply(discardLogger()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Files land below the host root; the paths written into them are the host's.
+	assertOnlyImportAdded(t, original, readFile(t, config), "/etc/containerd/conf.d")
+	dropIn := readFile(t, filepath.Join(root, "etc/containerd/conf.d", DropInName))
+	if !strings.Contains(dropIn, "runtime_path = '/opt/reaper/bin/containerd-shim-reaper-v2'") {
+		t.Errorf("the drop-in does not point at the shim's host path:\n%s", dropIn)
+	}
+	if _, err := os.Stat(filepath.Join(root, "opt/reaper/bin", ShimBinary)); err != nil {
+		t.Errorf("the shim is not installed below the host root: %v", err)
+	}
+	if target, err := os.Readlink(filepath.Join(root, "usr/local/bin", ShimBinary)); err != nil || target != "/opt/reaper/bin/"+ShimBinary {
+		t.Errorf("the shim link points at %q (%v), want the shim's host path", target, err)
+	}
+
+	uninstall, err := PlanUninstall(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uninstall.Apply(discardLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, config); got != original {
+		t.Errorf("uninstall left %q, want %q", got, original)
+	}
+	assertNotExist(t, filepath.Join(root, "opt/reaper/bin", ShimBinary))
+	assertNotExist(t, filepath.Join(root, "usr/local/bin", ShimBinary))
+}

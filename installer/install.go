@@ -37,6 +37,28 @@ type Options struct {
 	// LinkDir is a folder on containerd's PATH that gets a link to the installed shim, or
 	// empty for none.
 	LinkDir string
+	// HostRoot is where the host's / is in the installer's view, such as /host in a pod.
+	// ContainerdConfig, InstallDir and LinkDir are paths on the host; the installer
+	// reads and writes them below HostRoot. Empty means /.
+	HostRoot string
+}
+
+// onHost returns where the host path is in the installer's view.
+func (o Options) onHost(path string) string {
+	if o.HostRoot == "" || o.HostRoot == "/" {
+		return path
+	}
+	return filepath.Join(o.HostRoot, path)
+}
+
+// readConfig reads the root config, with the host root it lies under.
+func (o Options) readConfig() (*ContainerdConfig, error) {
+	cfg, err := ReadContainerdConfig(o.onHost(o.ContainerdConfig))
+	if err != nil {
+		return nil, err
+	}
+	cfg.HostRoot = o.HostRoot
+	return cfg, nil
 }
 
 func (o Options) handlers() []Handler {
@@ -76,7 +98,7 @@ type InstallPlan struct {
 // write. It writes nothing, so it also serves a dry run. It fails with no edits when the config
 // version is not supported or the config imports no drop-in directory.
 func PlanInstall(opts Options) (*InstallPlan, error) {
-	cfg, err := ReadContainerdConfig(opts.ContainerdConfig)
+	cfg, err := opts.readConfig()
 	if errors.Is(err, ErrConfigNotFound) {
 		return nil, fmt.Errorf("%w; containerd runs on its defaults then, and writing a root config "+
 			"that imports a drop-in directory is not implemented yet: create the file with a version "+
@@ -97,7 +119,7 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 	}
 
 	for _, name := range Binaries {
-		binary, err := planBinaryCopy(filepath.Join(opts.SourceDir, name), filepath.Join(opts.InstallDir, name))
+		binary, err := planBinaryCopy(filepath.Join(opts.SourceDir, name), opts.onHost(filepath.Join(opts.InstallDir, name)))
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +168,7 @@ func (p *InstallPlan) planImport() error {
 	}
 
 	dir := filepath.Join(filepath.Dir(cfg.Path), DefaultDropInDir)
-	if p.RootConfig, err = spliceImport(cfg.Path, content, dir); err != nil {
+	if p.RootConfig, err = spliceImport(cfg.Path, content, cfg.hostPath(dir)); err != nil {
 		return err
 	}
 	p.DropInPath = filepath.Join(dir, DropInName)

@@ -25,7 +25,7 @@ func newShimLink(opts Options) *shimLink {
 		return nil
 	}
 	return &shimLink{
-		path:   filepath.Join(opts.LinkDir, ShimBinary),
+		path:   opts.onHost(filepath.Join(opts.LinkDir, ShimBinary)),
 		target: filepath.Join(opts.InstallDir, ShimBinary),
 	}
 }

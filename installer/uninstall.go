@@ -32,10 +32,10 @@ type UninstallPlan struct {
 func PlanUninstall(opts Options) (*UninstallPlan, error) {
 	plan := &UninstallPlan{Link: newShimLink(opts)}
 	for _, name := range Binaries {
-		plan.Binaries = append(plan.Binaries, filepath.Join(opts.InstallDir, name))
+		plan.Binaries = append(plan.Binaries, opts.onHost(filepath.Join(opts.InstallDir, name)))
 	}
 
-	cfg, err := ReadContainerdConfig(opts.ContainerdConfig)
+	cfg, err := opts.readConfig()
 	if errors.Is(err, ErrConfigNotFound) {
 		return plan, nil
 	}

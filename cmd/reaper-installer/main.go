@@ -32,6 +32,7 @@ func newRootCommand() *cobra.Command {
 
 // hostFlags are the flags that install and uninstall share.
 type hostFlags struct {
+	hostRoot         string
 	containerdConfig string
 	installDir       string
 	linkDir          string
@@ -40,6 +41,8 @@ type hostFlags struct {
 }
 
 func (f *hostFlags) register(flags *pflag.FlagSet) {
+	flags.StringVar(&f.hostRoot, "host-root", "/",
+		"where the host's / is mounted, such as /host in a pod; the other paths are paths on the host")
 	flags.StringVar(&f.containerdConfig, "containerd-config", installer.DefaultContainerdConfig,
 		"path of containerd's root config file")
 	flags.StringVar(&f.installDir, "install-dir", installer.DefaultInstallDir,
@@ -55,7 +58,10 @@ func (f *hostFlags) options() (installer.Options, error) {
 	if _, err := installer.ParseRestartMethod(f.restart); err != nil {
 		return installer.Options{}, fmt.Errorf("--restart: %w", err)
 	}
-	return installer.Options{ContainerdConfig: f.containerdConfig, InstallDir: f.installDir, LinkDir: f.linkDir}, nil
+	if !filepath.IsAbs(f.hostRoot) {
+		return installer.Options{}, fmt.Errorf("invalid --host-root %q: use an absolute path", f.hostRoot)
+	}
+	return installer.Options{HostRoot: f.hostRoot, ContainerdConfig: f.containerdConfig, InstallDir: f.installDir, LinkDir: f.linkDir}, nil
 }
 
 func newLogger() *slog.Logger {
