@@ -260,7 +260,8 @@ EOF
 
 install_reaper() {
   "$(reaper_bin)/reaper-installer" install --containerd-config "$DIR/config.toml" \
-    --install-dir "$DIR/reaper-bin" --source-dir "$(reaper_bin)" --link-dir "$DIR/path" --restart none
+    --install-dir "$DIR/reaper-bin" --source-dir "$(reaper_bin)" --link-dir "$DIR/path" \
+    --lock-file "$DIR/installer.lock" --restart none
 }
 
 start_containerd() {

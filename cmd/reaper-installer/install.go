@@ -39,6 +39,13 @@ func newInstallCommand() *cobra.Command {
 			}
 			opts.ProtectedRoot = root
 
+			log := newLogger()
+			unlock, err := host.lock(opts, log)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+
 			plan, err := installer.PlanInstall(opts)
 			if err != nil {
 				return err
@@ -46,7 +53,6 @@ func newInstallCommand() *cobra.Command {
 			if host.dryRun {
 				return plan.Describe(cmd.OutOrStdout())
 			}
-			log := newLogger()
 			changed, err := plan.Apply(log)
 			if err != nil {
 				return err

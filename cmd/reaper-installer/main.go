@@ -36,6 +36,7 @@ type hostFlags struct {
 	containerdConfig string
 	installDir       string
 	linkDir          string
+	lockFile         string
 	restart          string
 	dryRun           bool
 }
@@ -49,6 +50,8 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 		"absolute directory the Reaper binaries are installed in")
 	flags.StringVar(&f.linkDir, "link-dir", installer.DefaultLinkDir,
 		"folder on containerd's PATH that gets a link to the shim, so containerd finds it by name after a restart; empty for none")
+	flags.StringVar(&f.lockFile, "lock-file", installer.DefaultLockFile,
+		"host file whose flock keeps two installers on the node from changing it at once")
 	flags.StringVar(&f.restart, "restart", string(installer.RestartNone),
 		"how to make containerd load the change: none (only none is implemented)")
 	flags.BoolVar(&f.dryRun, "dry-run", false, "print what would be written or removed, and change nothing")
@@ -89,4 +92,13 @@ func reportRestart(log *slog.Logger, changed bool) {
 		return
 	}
 	log.Info("nothing changed")
+}
+
+// lock takes the installer lock of the node, unless this is a dry run, which changes
+// nothing. The returned function releases it.
+func (f *hostFlags) lock(opts installer.Options, log *slog.Logger) (func(), error) {
+	if f.dryRun {
+		return func() {}, nil
+	}
+	return opts.Lock(f.lockFile, log)
 }

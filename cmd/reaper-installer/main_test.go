@@ -11,8 +11,12 @@ import (
 )
 
 // runCommand runs the CLI with args and returns its standard output and error.
+// runCommand runs the installer command line with args, and a lock file of the test's own.
 func runCommand(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	if len(args) > 0 && (args[0] == "install" || args[0] == "uninstall") {
+		args = append(args, "--lock-file", filepath.Join(t.TempDir(), "installer.lock"))
+	}
 	root := newRootCommand()
 	var out bytes.Buffer
 	root.SetOut(&out)

@@ -18,6 +18,13 @@ func newUninstallCommand() *cobra.Command {
 				return err
 			}
 
+			log := newLogger()
+			unlock, err := host.lock(opts, log)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+
 			plan, err := installer.PlanUninstall(opts)
 			if err != nil {
 				return err
@@ -25,7 +32,6 @@ func newUninstallCommand() *cobra.Command {
 			if host.dryRun {
 				return plan.Describe(cmd.OutOrStdout())
 			}
-			log := newLogger()
 			changed, err := plan.Apply(log)
 			if err != nil {
 				return err
