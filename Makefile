@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components unit e2e compat critest test demo bench lint clean distclean
+.PHONY: build components unit e2e compat critest installer-cases test demo bench lint clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -20,9 +20,9 @@ components:
 	hack/build-components.sh
 	hack/images.sh
 
-## unit: run the tests of every package except the end-to-end suite
+## unit: run the tests of every package except the suites under test/, which need real components
 unit:
-	$(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/test/e2e/')
+	$(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/')
 
 ## e2e: run the end-to-end CRI suite against a private containerd, in a new network namespace that
 ## holds the CNI bridge network of its pods (needs root)
@@ -39,10 +39,15 @@ compat: components build
 critest: components build
 	hack/critest.sh
 
-## test: run unit, e2e, compat and critest, and fail if any fails
+## installer-cases: load the installer's results for the node configurations of
+## installer/testdata/cases with containerd v2.4.2 and v1.7.35 (needs root)
+installer-cases:
+	hack/installer-cases.sh
+
+## test: run unit, installer-cases, e2e, compat and critest, and fail if any fails
 test:
-	status=0; $(MAKE) unit || status=1; $(MAKE) e2e || status=1; $(MAKE) compat || status=1; \
-	$(MAKE) critest || status=1; exit $$status
+	status=0; $(MAKE) unit || status=1; $(MAKE) installer-cases || status=1; $(MAKE) e2e || status=1; \
+	$(MAKE) compat || status=1; $(MAKE) critest || status=1; exit $$status
 
 ## demo: run a host command as a pod through the reaper runtime handler (needs root)
 demo: components build

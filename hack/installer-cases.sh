@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Usage: hack/installer-cases.sh
+#
+# Loads each installed result of installer/testdata/golden with a real containerd: version 2
+# configs with containerd v1.7.35 and CONTAINERD_VERSION, versions 3 and 4 with
+# CONTAINERD_VERSION. Each must list the Reaper handlers and keep the rest of `containerd config
+# dump` as it was before the install. Builds the two containerd versions into the cache first.
+# Needs root, because each dump runs in a new mount namespace that shows the case as
+# /etc/containerd.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+readonly CONTAINERD_1X=v1.7.35
+
+require_root
+"$REPO_ROOT/hack/build-components.sh"
+CONTAINERD_VERSION=$CONTAINERD_1X "$REPO_ROOT/hack/build-components.sh"
+
+cd "$REPO_ROOT"
+INSTALLER_CONTAINERD="$(containerd_bin)/containerd" \
+  INSTALLER_CONTAINERD_1X="$(CONTAINERD_VERSION=$CONTAINERD_1X containerd_bin)/containerd" \
+  go test -count=1 -v ./test/installer/...

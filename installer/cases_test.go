@@ -1,0 +1,172 @@
+package installer
+
+import (
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of TestCases")
+
+// caseErrors are the cases whose install must fail, with what the error must contain.
+var caseErrors = map[string][]string{
+	"c08-manual-install-from-old-docs": {"already defines", `runtimes.reaper`, "remove that table"},
+	"c09-invalid-toml":                 {"/etc/containerd/config.toml", "line 10, column"},
+}
+
+// TestCases installs into each node configuration of testdata/cases below a host root,
+// and checks the result against testdata/golden, a second install, and the uninstall.
+func TestCases(t *testing.T) {
+	cases, err := os.ReadDir("testdata/cases")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range cases {
+		if !c.IsDir() {
+			continue
+		}
+		t.Run(c.Name(), func(t *testing.T) {
+			original := filepath.Join("testdata/cases", c.Name())
+			opts := caseHost(t, original)
+			configDir := opts.onHost("/etc/containerd")
+
+			plan, err := PlanInstall(opts)
+			if want, ok := caseErrors[c.Name()]; ok {
+				assertCaseError(t, err, want)
+				assertSameTree(t, original, configDir)
+				return
+			}
+			if err != nil {
+				t.Fatalf("PlanInstall: %v", err)
+			}
+			if _, err := plan.Apply(discardLogger()); err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			compareGolden(t, filepath.Join("testdata/golden", c.Name()), configDir)
+
+			again, err := PlanInstall(opts)
+			if err != nil {
+				t.Fatalf("second PlanInstall: %v", err)
+			}
+			if changed, err := again.Apply(discardLogger()); err != nil || changed {
+				t.Errorf("a second install changed = %v (%v), want no change", changed, err)
+			}
+
+			uninstall, err := PlanUninstall(opts)
+			if err != nil {
+				t.Fatalf("PlanUninstall: %v", err)
+			}
+			if _, err := uninstall.Apply(discardLogger()); err != nil {
+				t.Fatalf("uninstall Apply: %v", err)
+			}
+			assertSameTree(t, original, configDir)
+		})
+	}
+}
+
+// caseHost copies a case into a new host root as its /etc/containerd, with binaries to
+// install, and returns the installer options for that host.
+func caseHost(t *testing.T, caseDir string) Options {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(filepath.Join(root, "etc/containerd"), os.DirFS(caseDir)); err != nil {
+		t.Fatal(err)
+	}
+
+	source := t.TempDir()
+	for _, name := range Binaries {
+		if err := os.WriteFile(filepath.Join(source, name), []byte(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return Options{
+		HostRoot:          root,
+		ContainerdConfig:  "/etc/containerd/config.toml",
+		InstallDir:        "/opt/reaper/bin",
+		SourceDir:         source,
+		ProtectedHandlers: []string{DefaultProtectedHandler},
+	}
+}
+
+func assertCaseError(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("PlanInstall succeeded, want an error containing %q", want)
+	}
+	for _, part := range want {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("PlanInstall error %q does not contain %q", err, part)
+		}
+	}
+}
+
+// compareGolden compares every file below dir with the golden folder, or rewrites the
+// golden folder with -update.
+func compareGolden(t *testing.T, golden, dir string) {
+	t.Helper()
+	got := readTree(t, dir)
+	if *update {
+		if err := os.RemoveAll(golden); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.CopyFS(golden, os.DirFS(dir)); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+
+	want := readTree(t, golden)
+	for name, content := range want {
+		if got[name] != content {
+			t.Errorf("%s after install:\n%s\nwant (testdata/golden; -update rewrites it):\n%s", name, got[name], content)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("install wrote %s, which the golden folder %s does not have", name, golden)
+		}
+	}
+}
+
+// assertSameTree fails unless dir holds every file of original with the same bytes. The
+// backup that the first edit of a root config keeps, and empty folders, may remain.
+func assertSameTree(t *testing.T, original, dir string) {
+	t.Helper()
+	want, got := readTree(t, original), readTree(t, dir)
+	for name, content := range want {
+		if got[name] != content {
+			t.Errorf("%s is %q, want the original %q", name, got[name], content)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok && !strings.HasSuffix(name, ".reaper-backup") {
+			t.Errorf("%s is left over", name)
+		}
+	}
+}
+
+// readTree returns the content of every regular file below dir, by relative path.
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		files[rel] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}

@@ -1,0 +1,179 @@
+package installer
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// reaperHandlers are the runtime handlers the golden installs register.
+var reaperHandlers = []string{"reaper", "reaper-protected"}
+
+// TestGoldenConfigsLoad dumps each case's configuration before and after the install with a
+// real containerd, and checks that the handlers appear and nothing else changed.
+func TestGoldenConfigsLoad(t *testing.T) {
+	binaries := map[string]string{
+		"containerd":     os.Getenv("INSTALLER_CONTAINERD"),
+		"containerd 1.x": os.Getenv("INSTALLER_CONTAINERD_1X"),
+	}
+	for name, path := range binaries {
+		if path == "" {
+			t.Fatalf("the path of %s is not set; run this test through hack/installer-cases.sh, which builds it", name)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("each dump runs in a new mount namespace, which needs root; run hack/installer-cases.sh as root")
+	}
+
+	golden, err := filepath.Abs("../../installer/testdata/golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := os.ReadDir(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range cases {
+		original := filepath.Join(golden, "..", "cases", c.Name())
+		installed := filepath.Join(golden, c.Name())
+		for _, binary := range binariesFor(t, installed, binaries) {
+			t.Run(c.Name()+"/"+filepath.Base(filepath.Dir(filepath.Dir(binary))), func(t *testing.T) {
+				before := dumpConfig(t, binary, original)
+				after := dumpConfig(t, binary, installed)
+
+				plugin := criPlugin(t, after)
+				runtimes := runtimesOf(after, plugin)
+				for _, handler := range reaperHandlers {
+					if _, ok := runtimes[handler]; !ok {
+						t.Errorf("containerd does not list the handler %s under %s after the install", handler, plugin)
+					}
+				}
+				if _, ok := runtimes["runc"]; !ok {
+					t.Errorf("containerd lost the runc handler after the install")
+				}
+
+				// The install may add an import; it keeps every import there was.
+				beforeImports, afterImports := withoutReaper(before, plugin), withoutReaper(after, plugin)
+				for _, entry := range beforeImports {
+					if !slices.Contains(afterImports, entry) {
+						t.Errorf("the import %s is gone after the install (imports now: %q)", entry, afterImports)
+					}
+				}
+				for _, change := range changedKeys("", before, after) {
+					t.Errorf("config dump changed apart from Reaper's handlers: %s", change)
+				}
+			})
+		}
+	}
+}
+
+// binariesFor returns the containerd binaries that read the schema version of the case.
+func binariesFor(t *testing.T, dir string, binaries map[string]string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct {
+		Version int `toml:"version"`
+	}
+	if err := toml.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	if root.Version == 2 {
+		return []string{binaries["containerd 1.x"], binaries["containerd"]}
+	}
+	return []string{binaries["containerd"]}
+}
+
+// dumpConfig runs `containerd config dump` with dir shown as /etc/containerd in a new mount
+// namespace, and returns the parsed output.
+func dumpConfig(t *testing.T, binary, dir string) map[string]any {
+	t.Helper()
+	script := `mount -t tmpfs reaper-cases /etc && mkdir /etc/containerd && mount --bind "$1" /etc/containerd &&
+exec "$2" --config /etc/containerd/config.toml config dump`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, "dump", dir, binary)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s config dump of %s failed: %v\n%s", binary, dir, err, stderr.String())
+	}
+
+	dump := map[string]any{}
+	if err := toml.Unmarshal(out, &dump); err != nil {
+		t.Fatalf("config dump of %s is not TOML: %v", dir, err)
+	}
+	return dump
+}
+
+// criPlugin returns the plugin whose runtimes are the CRI handlers in a dump.
+func criPlugin(t *testing.T, dump map[string]any) string {
+	t.Helper()
+	for _, plugin := range []string{"io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri"} {
+		if runtimesOf(dump, plugin) != nil {
+			return plugin
+		}
+	}
+	t.Fatal("the config dump has no CRI runtimes")
+	return ""
+}
+
+func runtimesOf(dump map[string]any, plugin string) map[string]any {
+	plugins, _ := dump["plugins"].(map[string]any)
+	cri, _ := plugins[plugin].(map[string]any)
+	containerd, _ := cri["containerd"].(map[string]any)
+	runtimes, _ := containerd["runtimes"].(map[string]any)
+	return runtimes
+}
+
+// withoutReaper removes what the install adds to a dump, the handlers and the imports, and
+// returns the imports of the dump.
+func withoutReaper(dump map[string]any, plugin string) []string {
+	runtimes := runtimesOf(dump, plugin)
+	for _, handler := range reaperHandlers {
+		delete(runtimes, handler)
+	}
+
+	var imports []string
+	entries, _ := dump["imports"].([]any)
+	for _, entry := range entries {
+		imports = append(imports, fmt.Sprint(entry))
+	}
+	delete(dump, "imports")
+	return imports
+}
+
+// changedKeys returns the dotted keys whose values differ between two dumps, with both values.
+func changedKeys(prefix string, before, after map[string]any) []string {
+	var changes []string
+	for key, old := range before {
+		name := strings.TrimPrefix(prefix+"."+key, ".")
+		new, ok := after[key]
+		oldMap, oldIsMap := old.(map[string]any)
+		newMap, newIsMap := new.(map[string]any)
+		switch {
+		case !ok:
+			changes = append(changes, fmt.Sprintf("%s = %v is gone", name, old))
+		case oldIsMap && newIsMap:
+			changes = append(changes, changedKeys(name, oldMap, newMap)...)
+		case !reflect.DeepEqual(old, new):
+			changes = append(changes, fmt.Sprintf("%s = %v became %v", name, old, new))
+		}
+	}
+	for key, new := range after {
+		if _, ok := before[key]; !ok {
+			changes = append(changes, fmt.Sprintf("%s = %v is new", strings.TrimPrefix(prefix+"."+key, "."), new))
+		}
+	}
+	return changes
+}
