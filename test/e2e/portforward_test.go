@@ -40,7 +40,9 @@ func (s *suite) portForward(t *testing.T, p *pod, port int32) int {
 	go func() { done <- forwarder.ForwardPorts() }()
 	t.Cleanup(func() {
 		close(stop)
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("the port forward to pod %s ended with an error: %v", p.id, err)
+		}
 	})
 
 	select {
