@@ -272,7 +272,8 @@ func (p *InstallPlan) writeDropIn() (bool, error) {
 	return true, nil
 }
 
-// Describe prints the plan for a dry run: each copy and the drop-in's full content.
+// Describe prints the plan for a dry run: each copy and link, and a unified diff of each
+// config file it writes.
 func (p *InstallPlan) Describe(w io.Writer) error {
 	for _, b := range p.Binaries {
 		if _, err := fmt.Fprintf(w, "copy %s to %s (mode 0755, sha256 %s)\n", b.Source, b.Target, b.SHA256); err != nil {
@@ -284,19 +285,14 @@ func (p *InstallPlan) Describe(w io.Writer) error {
 			return err
 		}
 	}
-	if p.RootBlock != nil {
-		_, err := fmt.Fprintf(w, "append to %s (containerd config version %d, which containerd 1.x also reads):%s",
-			p.Config.Path, p.Config.Version, p.RootBlock)
-		return err
-	}
-	if _, err := fmt.Fprintf(w, "write %s (mode 0644, containerd config version %d from %s):\n%s",
-		p.DropInPath, p.Config.Version, p.Config.Path, p.DropIn); err != nil {
-		return err
+
+	if p.DropInPath != "" {
+		if err := writeFileDiff(w, p.DropInPath, p.DropIn); err != nil {
+			return err
+		}
 	}
 	if p.RootConfig != nil {
-		_, err := fmt.Fprintf(w, "add to %s, after its version line:\nimports = [%q] %s\n",
-			p.Config.Path, filepath.Join(filepath.Dir(p.DropInPath), "*.toml"), importMarker)
-		return err
+		return writeFileDiff(w, p.Config.Path, p.RootConfig)
 	}
 	return nil
 }

@@ -333,8 +333,8 @@ func TestInstallDescribe(t *testing.T) {
 
 	for _, want := range []string{
 		"copy " + filepath.Join(host.opts.SourceDir, ShimBinary),
-		"write " + filepath.Join(host.dropInDir, DropInName),
-		`[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.reaper]`,
+		"--- /dev/null\n+++ " + filepath.Join(host.dropInDir, DropInName) + "\n@@ -0,0 +1,6 @@\n",
+		`+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.reaper]`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("Describe() output does not contain %q:\n%s", want, out.String())

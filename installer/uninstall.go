@@ -127,15 +127,16 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 	return changed, nil
 }
 
-// Describe prints the files Apply would remove.
+// Describe prints what Apply would change: a unified diff of each config file it edits
+// or removes, and each binary it removes.
 func (p *UninstallPlan) Describe(w io.Writer) error {
 	if p.RootConfigPath != "" {
-		if _, err := fmt.Fprintf(w, "remove the reaper-installer block from %s\n", p.RootConfigPath); err != nil {
+		if err := writeFileDiff(w, p.RootConfigPath, p.RootConfig); err != nil {
 			return err
 		}
 	}
 	if p.DropInPath != "" {
-		if _, err := fmt.Fprintf(w, "remove %s\n", p.DropInPath); err != nil {
+		if err := writeFileDiff(w, p.DropInPath, nil); err != nil {
 			return err
 		}
 	}

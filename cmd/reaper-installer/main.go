@@ -54,7 +54,7 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 		"host file whose flock keeps two installers on the node from changing it at once")
 	flags.StringVar(&f.restart, "restart", string(installer.RestartNone),
 		"how to make containerd load the change: none (only none is implemented)")
-	flags.BoolVar(&f.dryRun, "dry-run", false, "print what would be written or removed, and change nothing")
+	flags.BoolVar(&f.dryRun, "dry-run", false, "print the planned change, config files as a unified diff, and change nothing")
 }
 
 func (f *hostFlags) options() (installer.Options, error) {

@@ -54,7 +54,7 @@ func TestInstallDryRunWritesNothing(t *testing.T) {
 	}
 
 	// Both handlers by default, the protected one with the option that selects its mode.
-	for _, want := range []string{"runtimes.reaper]", "runtimes.reaper-protected]", "runtimes.reaper-protected.options]\nProtected = true", "copy " + sourceDir} {
+	for _, want := range []string{"runtimes.reaper]", "runtimes.reaper-protected]", "runtimes.reaper-protected.options]\n+Protected = true", "copy " + sourceDir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not contain %q:\n%s", want, out)
 		}
