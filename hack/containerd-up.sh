@@ -318,6 +318,17 @@ import_images() {
   done
 }
 
+# check_status fails unless `reaper-installer status` finds its files and sees containerd serve
+# the reaper handler.
+check_status() {
+  local status
+  status=$("$(reaper_bin)/reaper-installer" status -o json --containerd-config "$DIR/config.toml" \
+    --install-dir "$DIR/reaper-bin" --link-dir "$DIR/path" --containerd-socket "$DIR/containerd.sock") ||
+    die "reaper-installer status failed"
+  jq -e '.installed and (.servedHandlers | index("reaper")) and (.link | length > 0)' <<<"$status" >/dev/null ||
+    die "reaper-installer status does not report an install that containerd serves: $status"
+}
+
 # check_handlers fails unless CRI lists the runc, reaper and reaper-protected runtime handlers.
 check_handlers() {
   local handlers handler
@@ -393,6 +404,7 @@ main() {
 
   import_images
   check_handlers
+  check_status
   write_env
   log "ready: run $(crictl_bin)/crictl --config $DIR/crictl.yaml, or load the settings with 'set -a; . $DIR/env; set +a' and run \$CRICTL"
 }

@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		Short:        "Install the Reaper runtime on this host and register it with containerd",
 		SilenceUsage: true,
 	}
-	root.AddCommand(newInstallCommand(), newUninstallCommand())
+	root.AddCommand(newInstallCommand(), newUninstallCommand(), newStatusCommand())
 	return root
 }
 
@@ -41,7 +41,8 @@ type hostFlags struct {
 	dryRun           bool
 }
 
-func (f *hostFlags) register(flags *pflag.FlagSet) {
+// registerPaths adds the flags that say where Reaper's files are on the host.
+func (f *hostFlags) registerPaths(flags *pflag.FlagSet) {
 	flags.StringVar(&f.hostRoot, "host-root", "/",
 		"where the host's / is mounted, such as /host in a pod; the other paths are paths on the host")
 	flags.StringVar(&f.containerdConfig, "containerd-config", installer.DefaultContainerdConfig,
@@ -50,6 +51,12 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 		"absolute directory the Reaper binaries are installed in")
 	flags.StringVar(&f.linkDir, "link-dir", installer.DefaultLinkDir,
 		"folder on containerd's PATH that gets a link to the shim, so containerd finds it by name after a restart; empty for none")
+}
+
+// register adds the flags of the commands that change the host: the paths, and how to
+// change them.
+func (f *hostFlags) register(flags *pflag.FlagSet) {
+	f.registerPaths(flags)
 	flags.StringVar(&f.lockFile, "lock-file", installer.DefaultLockFile,
 		"host file whose flock keeps two installers on the node from changing it at once")
 	flags.StringVar(&f.restart, "restart", string(installer.RestartNone),
@@ -58,7 +65,8 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 }
 
 func (f *hostFlags) options() (installer.Options, error) {
-	if _, err := installer.ParseRestartMethod(f.restart); err != nil {
+	// status registers no --restart flag.
+	if _, err := installer.ParseRestartMethod(f.restart); f.restart != "" && err != nil {
 		return installer.Options{}, fmt.Errorf("--restart: %w", err)
 	}
 	if !filepath.IsAbs(f.hostRoot) {

@@ -1,0 +1,153 @@
+package installer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Status is what the installer finds of its own work on the host.
+type Status struct {
+	// ContainerdConfig is the root config and ConfigVersion its schema version.
+	ContainerdConfig string `json:"containerdConfig"`
+	ConfigVersion    int64  `json:"configVersion"`
+	// DropIn is the Reaper-owned drop-in, when there is one.
+	DropIn string `json:"dropIn,omitempty"`
+	// RootBlock and RootImport report the installer's block (schema version 2) and its
+	// imports line in the root config.
+	RootBlock  bool `json:"rootBlock"`
+	RootImport bool `json:"rootImport"`
+	// Handlers are the runtime handlers the installer's files register.
+	Handlers []string `json:"handlers"`
+	// Binaries are the installed binaries; Link is the shim link, when there is one.
+	Binaries []BinaryStatus `json:"binaries"`
+	Link     string         `json:"link,omitempty"`
+}
+
+// BinaryStatus is one installed binary.
+type BinaryStatus struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Installed reports whether the installer's files register at least one handler and
+// every binary is in place.
+func (s *Status) Installed() bool {
+	if len(s.Handlers) == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(s.Binaries, func(b BinaryStatus) bool { return b.SHA256 == "" })
+}
+
+// ReadStatus reads what the installer wrote on the host, and writes nothing.
+func ReadStatus(opts Options) (*Status, error) {
+	status := &Status{ContainerdConfig: opts.ContainerdConfig}
+	if err := status.readBinaries(opts); err != nil {
+		return nil, err
+	}
+
+	cfg, err := opts.readConfig()
+	if errors.Is(err, ErrConfigNotFound) {
+		return status, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	status.ConfigVersion = cfg.Version
+
+	content, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
+	}
+	if err := status.readRootConfig(content); err != nil {
+		return nil, fmt.Errorf("containerd config %s: %w", cfg.Path, err)
+	}
+	return status, status.readDropIn(cfg)
+}
+
+func (s *Status) readBinaries(opts Options) error {
+	for _, name := range Binaries {
+		path := opts.onHost(filepath.Join(opts.InstallDir, name))
+		binary := BinaryStatus{Path: path}
+		sum, err := fileSHA256(path)
+		switch {
+		case err == nil:
+			binary.SHA256 = sum
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("hash installed binary %s: %w", path, err)
+		}
+		s.Binaries = append(s.Binaries, binary)
+	}
+
+	if link := newShimLink(opts); link != nil {
+		if target, err := link.current(); err == nil && target == link.target {
+			s.Link = link.path
+		}
+	}
+	return nil
+}
+
+func (s *Status) readRootConfig(content []byte) error {
+	start, end, found, err := findRootBlock(content)
+	if err != nil {
+		return err
+	}
+	_, s.RootImport = withoutImport(content)
+	if !found {
+		return nil
+	}
+
+	s.RootBlock = true
+	return s.addHandlers(content[start:end])
+}
+
+func (s *Status) readDropIn(cfg *ContainerdConfig) error {
+	path, err := cfg.DropInPath()
+	if errors.Is(err, ErrNoDropInDir) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !isOwnedDropIn(data)) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read drop-in %s: %w", path, err)
+	}
+	s.DropIn = path
+	return s.addHandlers(data)
+}
+
+// addHandlers adds the runtimes of RuntimeType that a TOML fragment defines.
+func (s *Status) addHandlers(fragment []byte) error {
+	var doc struct {
+		Plugins map[string]struct {
+			Containerd struct {
+				Runtimes map[string]struct {
+					RuntimeType string `toml:"runtime_type"`
+				} `toml:"runtimes"`
+			} `toml:"containerd"`
+		} `toml:"plugins"`
+	}
+	if err := toml.Unmarshal(fragment, &doc); err != nil {
+		return fmt.Errorf("parse the installer's handler tables: %w", err)
+	}
+
+	for _, plugin := range doc.Plugins {
+		for name, runtime := range plugin.Containerd.Runtimes {
+			if runtime.RuntimeType == RuntimeType && !slices.Contains(s.Handlers, name) {
+				s.Handlers = append(s.Handlers, name)
+			}
+		}
+	}
+	slices.Sort(s.Handlers)
+	return nil
+}
