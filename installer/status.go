@@ -11,7 +11,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// Status is what the installer finds of its own work on the host.
+// Status is the state of the installer's own files on the host.
 type Status struct {
 	// ContainerdConfig is the root config and ConfigVersion its schema version.
 	ContainerdConfig string `json:"containerdConfig"`

@@ -22,7 +22,7 @@ import (
 // criTimeout bounds the CRI Status call of the status command.
 const criTimeout = 5 * time.Second
 
-// nodeStatus is what `status` prints: the installer's files and what containerd serves.
+// nodeStatus is the report of `status`: the installer's files and the handlers containerd serves.
 type nodeStatus struct {
 	*installer.Status
 	Installed bool `json:"installed"`
@@ -76,7 +76,7 @@ func newStatusCommand() *cobra.Command {
 	return cmd
 }
 
-// servedHandlers asks containerd's CRI for its runtime handlers: the runtimeHandlers of
+// servedHandlers requests the runtime handlers from containerd's CRI: the runtimeHandlers of
 // the Status response (containerd 2.x), or the runtimes of its verbose config (1.7).
 func servedHandlers(ctx context.Context, socket string) ([]string, error) {
 	if ctx == nil {
