@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Usage: hack/installer-cases.sh
 #
-# Loads each installed result of installer/testdata/golden with a real containerd: version 2
-# configs with containerd v1.7.35 and CONTAINERD_VERSION, versions 3 and 4 with
-# CONTAINERD_VERSION. Each must list the Reaper handlers and keep the rest of `containerd config
-# dump` as it was before the install. Builds the two containerd versions into the cache first.
-# Needs root, because each dump runs in a new mount namespace that shows the case as
-# /etc/containerd.
+# Runs the installer tests that need a real containerd (test/installer):
+# - loads each installed result of installer/testdata/golden: version 2 configs with containerd
+#   v1.7.35 and CONTAINERD_VERSION, versions 3 and 4 with CONTAINERD_VERSION. Each must list the
+#   Reaper handlers and keep the rest of `containerd config dump` as it was before the install.
+# - installs with --restart signal into a private containerd under a supervisor loop, and into
+#   one that rejects the drop-in, where the installer must restore the config.
+# Builds the two containerd versions into the cache first. Needs root: each dump runs in a new
+# mount namespace that shows the case as /etc/containerd, and containerd runs as root.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -92,6 +92,8 @@ type InstallPlan struct {
 	RootBlock  []byte
 	// Link is the link to the shim on containerd's PATH, or nil for none.
 	Link *shimLink
+	// Handlers are the names of the runtime handlers the plan registers.
+	Handlers []string
 }
 
 // PlanInstall reads the containerd config and the source binaries and returns what Apply would
@@ -109,6 +111,9 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 	}
 
 	plan := &InstallPlan{Config: cfg, Link: newShimLink(opts)}
+	for _, handler := range opts.handlers() {
+		plan.Handlers = append(plan.Handlers, handler.Name)
+	}
 	if plan.Link != nil {
 		if _, err := plan.Link.current(); err != nil {
 			return nil, err

@@ -1,36 +1,185 @@
 package installer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
 )
 
 // RestartMethod names the mechanism that makes containerd load a changed config.
 type RestartMethod string
 
 const (
-	// RestartAuto picks the method from the host's distribution table.
+	// RestartAuto uses systemd when its private socket is there, and fails otherwise.
 	RestartAuto RestartMethod = "auto"
 	// RestartSystemd restarts containerd's systemd unit over D-Bus.
 	RestartSystemd RestartMethod = "systemd"
-	// RestartSignal is for hosts without systemd. NOTE: how it restarts containerd is not decided yet.
+	// RestartSignal stops containerd with SIGTERM, for a supervisor that starts it again,
+	// on hosts without systemd.
 	RestartSignal RestartMethod = "signal"
 	// RestartNone leaves the restart to the operator.
 	RestartNone RestartMethod = "none"
 )
 
-// ErrNotImplemented is returned for a valid restart method that the installer cannot run yet.
-var ErrNotImplemented = errors.New("not implemented yet")
-
-// ParseRestartMethod returns the restart method named s. Only RestartNone is implemented; the
-// other known methods return an error wrapping ErrNotImplemented.
+// ParseRestartMethod returns the restart method named s.
 func ParseRestartMethod(s string) (RestartMethod, error) {
 	switch m := RestartMethod(s); m {
-	case RestartNone:
+	case RestartAuto, RestartSystemd, RestartSignal, RestartNone:
 		return m, nil
-	case RestartAuto, RestartSystemd, RestartSignal:
-		return "", fmt.Errorf("restart method %q: %w; use %q and restart containerd yourself", s, ErrNotImplemented, RestartNone)
-	default:
-		return "", fmt.Errorf("invalid restart method %q; valid methods are auto, systemd, signal and none", s)
 	}
+	return "", fmt.Errorf("invalid restart method %q; valid methods are auto, systemd, signal and none", s)
+}
+
+// DefaultSystemdUnit is the unit of a plain containerd install.
+const DefaultSystemdUnit = "containerd.service"
+
+// systemdSocket is systemd's private D-Bus socket, which needs no system bus.
+const systemdSocket = "/run/systemd/private"
+
+// NewRestarter returns the restarter of a method; nil for RestartNone. For RestartAuto it
+// picks systemd when its socket is below hostRoot.
+// NOTE: auto does not yet read the distribution table (k3s, rke2, k0s, microk8s units); it
+// restarts unit.
+func NewRestarter(method RestartMethod, hostRoot, unit, pidFile string) (Restarter, error) {
+	switch method {
+	case RestartNone:
+		return nil, nil
+	case RestartSignal:
+		if pidFile == "" {
+			return nil, errors.New("--restart signal needs --containerd-pid-file, the pid file of the supervised containerd")
+		}
+		return SignalRestarter{PIDFile: Options{HostRoot: hostRoot}.onHost(pidFile)}, nil
+	case RestartAuto:
+		socket := Options{HostRoot: hostRoot}.onHost(systemdSocket)
+		if _, err := os.Stat(socket); err != nil {
+			return nil, fmt.Errorf("--restart auto found no systemd at %s (%w); use --restart signal for a supervised containerd, or none", socket, err)
+		}
+	}
+	return SystemdRestarter{Unit: unit, HostRoot: hostRoot}, nil
+}
+
+// Restarter makes containerd load its config again.
+type Restarter interface {
+	// Check fails when a restart cannot run, before anything is changed.
+	Check(ctx context.Context) error
+	Restart(ctx context.Context) error
+}
+
+// SignalRestarter sends SIGTERM to the containerd whose pid PIDFile holds and waits
+// until it has exited; its supervisor starts it again. A pid that runs no process means
+// containerd is down already.
+type SignalRestarter struct {
+	PIDFile string
+}
+
+// Check fails unless the pid file holds a pid.
+func (r SignalRestarter) Check(context.Context) error {
+	_, err := r.pid()
+	return err
+}
+
+func (r SignalRestarter) pid() (int, error) {
+	data, err := os.ReadFile(r.PIDFile)
+	if err != nil {
+		return 0, fmt.Errorf("read containerd's pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("invalid pid %q in %s", strings.TrimSpace(string(data)), r.PIDFile)
+	}
+	return pid, nil
+}
+
+// Restart stops containerd and returns once it has exited.
+func (r SignalRestarter) Restart(ctx context.Context) error {
+	pid, err := r.pid()
+	if err != nil {
+		return err
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGTERM); errors.Is(err, syscall.ESRCH) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("stop containerd (pid %d): %w", pid, err)
+	}
+
+	for {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("containerd (pid %d) did not exit after SIGTERM: %w", pid, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// SystemdRestarter restarts Unit through systemd's private D-Bus socket below HostRoot.
+type SystemdRestarter struct {
+	Unit     string
+	HostRoot string
+}
+
+// Check fails unless systemd answers on its private socket.
+func (r SystemdRestarter) Check(context.Context) error {
+	conn, err := r.connect()
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	return nil
+}
+
+func (r SystemdRestarter) connect() (*sdbus.Conn, error) {
+	socket := Options{HostRoot: r.HostRoot}.onHost(systemdSocket)
+	conn, err := sdbus.NewConnection(func() (*dbus.Conn, error) { return dialSystemd(socket) })
+	if err != nil {
+		return nil, fmt.Errorf("connect to systemd at %s: %w", socket, err)
+	}
+	return conn, nil
+}
+
+// Restart restarts the unit and waits for systemd's job to finish.
+func (r SystemdRestarter) Restart(ctx context.Context) error {
+	conn, err := r.connect()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	done := make(chan string, 1)
+	if _, err := conn.RestartUnitContext(ctx, r.Unit, "replace", done); err != nil {
+		return fmt.Errorf("restart the systemd unit %s: %w", r.Unit, err)
+	}
+	select {
+	case result := <-done:
+		if result != "done" {
+			return fmt.Errorf("systemd's restart of %s ended with %q; see journalctl -u %s", r.Unit, result, r.Unit)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("restart the systemd unit %s: %w", r.Unit, ctx.Err())
+	}
+}
+
+func dialSystemd(socket string) (*dbus.Conn, error) {
+	conn, err := dbus.Dial("unix:path=" + socket)
+	if err != nil {
+		return nil, err
+	}
+	// systemd's private socket takes EXTERNAL authentication and no Hello call.
+	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }

@@ -53,12 +53,20 @@ func newInstallCommand() *cobra.Command {
 			if host.dryRun {
 				return plan.Describe(cmd.OutOrStdout())
 			}
-			changed, err := plan.Apply(log)
+
+			restart, err := host.restart(opts)
 			if err != nil {
 				return err
 			}
-			reportRestart(log, changed)
-			return nil
+			if restart == nil {
+				changed, err := plan.Apply(log)
+				if err == nil {
+					reportRestart(log, changed)
+				}
+				return err
+			}
+			_, err = plan.ApplyAndRestart(cmd.Context(), log, *restart)
+			return err
 		},
 	}
 

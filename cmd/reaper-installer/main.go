@@ -3,10 +3,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -33,11 +35,16 @@ func newRootCommand() *cobra.Command {
 // hostFlags are the flags that install and uninstall share.
 type hostFlags struct {
 	hostRoot         string
+	containerdSocket string
+	pidFile          string
+	logFile          string
+	systemdUnit      string
+	restartTimeout   time.Duration
 	containerdConfig string
 	installDir       string
 	linkDir          string
 	lockFile         string
-	restart          string
+	restartMethod    string
 	dryRun           bool
 }
 
@@ -47,6 +54,8 @@ func (f *hostFlags) registerPaths(flags *pflag.FlagSet) {
 		"where the host's / is mounted, such as /host in a pod; the other paths are paths on the host")
 	flags.StringVar(&f.containerdConfig, "containerd-config", installer.DefaultContainerdConfig,
 		"path of containerd's root config file")
+	flags.StringVar(&f.containerdSocket, "containerd-socket", "/run/containerd/containerd.sock",
+		"containerd's socket, where the CRI reports the runtime handlers it serves")
 	flags.StringVar(&f.installDir, "install-dir", installer.DefaultInstallDir,
 		"absolute directory the Reaper binaries are installed in")
 	flags.StringVar(&f.linkDir, "link-dir", installer.DefaultLinkDir,
@@ -59,14 +68,18 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 	f.registerPaths(flags)
 	flags.StringVar(&f.lockFile, "lock-file", installer.DefaultLockFile,
 		"host file whose flock keeps two installers on the node from changing it at once")
-	flags.StringVar(&f.restart, "restart", string(installer.RestartNone),
-		"how to make containerd load the change: none (only none is implemented)")
+	flags.StringVar(&f.restartMethod, "restart", string(installer.RestartNone),
+		"how to make containerd load a changed config: auto, systemd (restart --systemd-unit over D-Bus), signal (SIGTERM to the pid in --containerd-pid-file, for a supervisor to start containerd again) or none")
+	flags.StringVar(&f.systemdUnit, "systemd-unit", installer.DefaultSystemdUnit, "containerd's systemd unit, for --restart systemd or auto")
+	flags.StringVar(&f.pidFile, "containerd-pid-file", "", "file holding containerd's pid, for --restart signal")
+	flags.StringVar(&f.logFile, "containerd-log", "", "containerd's log file, quoted when containerd does not come back after a restart")
+	flags.DurationVar(&f.restartTimeout, "restart-timeout", time.Minute, "how long containerd may take to serve the handlers after a restart")
 	flags.BoolVar(&f.dryRun, "dry-run", false, "print the planned change, config files as a unified diff, and change nothing")
 }
 
 func (f *hostFlags) options() (installer.Options, error) {
 	// status registers no --restart flag.
-	if _, err := installer.ParseRestartMethod(f.restart); f.restart != "" && err != nil {
+	if _, err := installer.ParseRestartMethod(f.restartMethod); f.restartMethod != "" && err != nil {
 		return installer.Options{}, fmt.Errorf("--restart: %w", err)
 	}
 	if !filepath.IsAbs(f.hostRoot) {
@@ -92,8 +105,7 @@ func executableDir() string {
 	return filepath.Dir(exe)
 }
 
-// reportRestart logs whether the operator must restart containerd, because "none" is the only
-// restart method implemented.
+// reportRestart logs whether the operator must restart containerd, after --restart none.
 func reportRestart(log *slog.Logger, changed bool) {
 	if changed {
 		log.Info("containerd was not restarted (--restart none); restart it to load the change")
@@ -109,4 +121,27 @@ func (f *hostFlags) lock(opts installer.Options, log *slog.Logger) (func(), erro
 		return func() {}, nil
 	}
 	return opts.Lock(f.lockFile, log)
+}
+
+// restart returns how a changed config reaches containerd: nil for --restart none.
+func (f *hostFlags) restart(opts installer.Options) (*installer.Restart, error) {
+	method, err := installer.ParseRestartMethod(f.restartMethod)
+	if err != nil {
+		return nil, err
+	}
+	restarter, err := installer.NewRestarter(method, opts.HostRoot, f.systemdUnit, f.pidFile)
+	if err != nil || restarter == nil {
+		return nil, err
+	}
+
+	socket := onHost(f.hostRoot, f.containerdSocket)
+	r := &installer.Restart{
+		Restarter: restarter,
+		Served:    func(ctx context.Context) ([]string, error) { return servedHandlers(ctx, socket) },
+		Timeout:   f.restartTimeout,
+	}
+	if f.logFile != "" {
+		r.LogFile = onHost(f.hostRoot, f.logFile)
+	}
+	return r, nil
 }

@@ -95,16 +95,22 @@ func TestInstallThenUninstall(t *testing.T) {
 	}
 }
 
+// TestRestartMethods checks that a restart method that cannot run fails before anything
+// is written. The host is a temporary folder given as --host-root, so that no method can
+// reach the machine's own systemd or containerd.
 func TestRestartMethods(t *testing.T) {
 	config, installDir, sourceDir := newHost(t)
+	hostRoot := filepath.Dir(config)
 	tests := map[string]string{
-		"systemd": "not implemented yet",
-		"auto":    "not implemented yet",
+		"systemd": "connect to systemd at " + filepath.Join(hostRoot, "run/systemd/private"),
+		"auto":    "--restart auto found no systemd",
+		"signal":  "needs --containerd-pid-file",
 		"sighup":  "invalid restart method",
 	}
 	for method, want := range tests {
 		for _, command := range []string{"install", "uninstall"} {
-			args := []string{command, "--restart", method, "--containerd-config", config, "--install-dir", installDir, "--link-dir", ""}
+			args := []string{command, "--restart", method, "--host-root", hostRoot, "--containerd-config", "/config.toml",
+				"--install-dir", "/opt", "--link-dir", ""}
 			if command == "install" {
 				args = append(args, "--source-dir", sourceDir)
 			}
@@ -115,7 +121,7 @@ func TestRestartMethods(t *testing.T) {
 		}
 	}
 	if _, err := os.Stat(installDir); !os.IsNotExist(err) {
-		t.Errorf("a rejected restart method still installed into %s", installDir)
+		t.Errorf("a restart method that cannot run still installed into %s", installDir)
 	}
 }
 

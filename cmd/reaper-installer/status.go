@@ -35,7 +35,6 @@ type nodeStatus struct {
 func newStatusCommand() *cobra.Command {
 	var (
 		host   hostFlags
-		socket string
 		output string
 	)
 	cmd := &cobra.Command{
@@ -56,7 +55,7 @@ func newStatusCommand() *cobra.Command {
 				return err
 			}
 			status := nodeStatus{Status: files, Installed: files.Installed()}
-			status.Served, err = servedHandlers(cmd.Context(), onHost(host.hostRoot, socket))
+			status.Served, err = servedHandlers(cmd.Context(), onHost(host.hostRoot, host.containerdSocket))
 			if err != nil {
 				status.ServedError = err.Error()
 			}
@@ -71,7 +70,6 @@ func newStatusCommand() *cobra.Command {
 	}
 
 	host.registerPaths(cmd.Flags())
-	cmd.Flags().StringVar(&socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket, a path on the host")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }

@@ -32,12 +32,27 @@ func newUninstallCommand() *cobra.Command {
 			if host.dryRun {
 				return plan.Describe(cmd.OutOrStdout())
 			}
+
+			restart, err := host.restart(opts)
+			if err != nil {
+				return err
+			}
+			if restart != nil {
+				if err := restart.Restarter.Check(cmd.Context()); err != nil {
+					return err
+				}
+			}
 			changed, err := plan.Apply(log)
 			if err != nil {
 				return err
 			}
-			reportRestart(log, changed)
-			return nil
+			if restart == nil || !changed {
+				reportRestart(log, changed)
+				return nil
+			}
+
+			log.Info("restarting containerd to unload the Reaper handlers")
+			return restart.RestartAndWait(cmd.Context())
 		},
 	}
 
