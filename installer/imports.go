@@ -46,11 +46,13 @@ func spliceImport(path string, content []byte, dir string) ([]byte, error) {
 
 // versionLineEnd returns the offset just after the line that holds the top-level
 // `version` key, located by parsing so that a comment or string that mentions it does
-// not count.
+// not count. It fails when the file has a top-level `imports` key already, which a
+// second one would break.
 func versionLineEnd(path string, content []byte) (int, error) {
 	var p unstable.Parser
 	p.Reset(content)
 
+	end := -1
 	for p.NextExpression() {
 		expr := p.Expression()
 		if expr.Kind == unstable.Table || expr.Kind == unstable.ArrayTable {
@@ -65,23 +67,32 @@ func versionLineEnd(path string, content []byte) (int, error) {
 			continue
 		}
 		name := string(key.Node().Data)
-		if name == "imports" {
-			return 0, fmt.Errorf("containerd config %s has an imports key but none of its entries is a folder glob such as %q; add one by hand", path, "conf.d/*.toml")
-		}
-		if name != "version" || key.Next() {
+		if key.Next() {
 			continue
 		}
-
-		end := int(expr.Raw.Offset + expr.Raw.Length)
-		if i := bytes.IndexByte(content[end:], '\n'); i >= 0 {
-			return end + i + 1, nil
+		switch name {
+		case "imports":
+			return 0, fmt.Errorf("containerd config %s has an imports key but none of its entries is a folder glob such as %q; add one by hand", path, "conf.d/*.toml")
+		case "version":
+			end = lineEnd(content, int(expr.Raw.Offset+expr.Raw.Length))
 		}
-		return len(content), nil
 	}
 	if err := p.Error(); err != nil {
 		return 0, decodeError(path, err)
 	}
-	return 0, fmt.Errorf("containerd config %s has no top-level version key: %w", path, ErrUnsupportedVersion)
+	if end < 0 {
+		return 0, fmt.Errorf("containerd config %s has no top-level version key: %w", path, ErrUnsupportedVersion)
+	}
+	return end, nil
+}
+
+// lineEnd returns the offset just after the line ending that follows offset, or the
+// end of content.
+func lineEnd(content []byte, offset int) int {
+	if i := bytes.IndexByte(content[offset:], '\n'); i >= 0 {
+		return offset + i + 1
+	}
+	return len(content)
 }
 
 // withoutImport returns content without the line spliceImport added, and whether it
