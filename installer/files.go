@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // writeFileAtomic replaces path with data by writing a temporary file in the same directory and
@@ -25,6 +26,7 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
 // removed on every error.
 func replaceFile(path string, mode fs.FileMode, write func(io.Writer) error, verify func(tmp string) error) (err error) {
 	dir := filepath.Dir(path)
+	removeStaleTemporaries(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("create temporary file in %s: %w", dir, err)
@@ -54,10 +56,50 @@ func replaceFile(path string, mode fs.FileMode, write func(io.Writer) error, ver
 			return err
 		}
 	}
+	crashPoint(path, "written")
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	crashPoint(path, "renamed")
+	return nil
+}
+
+// removeStaleTemporaries removes the temporary files of path that an installer killed
+// before its rename left behind. The host lock keeps another installer from writing one
+// at the same time.
+func removeStaleTemporaries(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".tmp-*"))
+	for _, tmp := range stale {
+		_ = os.Remove(tmp)
+	}
+}
+
+func globEscape(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// crashAt names the step at which the installer exits at once, as if killed, in the form
+// FILE:written (before the rename), FILE:renamed, or SHIM:linked for the shim link before
+// its rename. Only the crash tests set it.
+var crashAt = os.Getenv("REAPER_INSTALLER_TEST_CRASH_AT")
+
+// crashExitCode is the exit code of a test crash, the one of a SIGKILL.
+const crashExitCode = 137
+
+func crashPoint(path, step string) {
+	if crashAt != "" && crashAt == filepath.Base(path)+":"+step {
+		os.Exit(crashExitCode)
+	}
 }
 
 // syncDir makes a rename in dir durable.

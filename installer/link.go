@@ -66,6 +66,7 @@ func (l *shimLink) create() (bool, error) {
 	if err := os.Symlink(l.target, tmp); err != nil {
 		return false, fmt.Errorf("link %s to %s: %w", tmp, l.target, err)
 	}
+	crashPoint(l.path, "linked")
 	if err := os.Rename(tmp, l.path); err != nil {
 		_ = os.Remove(tmp)
 		return false, fmt.Errorf("rename %s to %s: %w", tmp, l.path, err)
