@@ -16,7 +16,7 @@ import (
 // ServedHandlers returns the runtime handlers that containerd's CRI lists.
 type ServedHandlers func(ctx context.Context) ([]string, error)
 
-// Restart says how Apply makes containerd load a changed config and checks it.
+// Restart is how ApplyAndRestart makes containerd load a changed config and checks it.
 type Restart struct {
 	Restarter Restarter
 	Served    ServedHandlers
@@ -125,7 +125,7 @@ func (p *InstallPlan) ApplyAndRestart(ctx context.Context, log *slog.Logger, r R
 	return true, failure
 }
 
-// RestartAndWait restarts containerd and waits until its CRI answers, as after an
+// RestartAndWait restarts containerd and waits until its CRI responds, as after an
 // uninstall.
 func (r Restart) RestartAndWait(ctx context.Context) error {
 	_, err := r.restartAndWait(ctx, nil)

@@ -129,7 +129,7 @@ type SystemdRestarter struct {
 	HostRoot string
 }
 
-// Check fails unless systemd answers on its private socket.
+// Check fails unless systemd accepts a connection on its private socket.
 func (r SystemdRestarter) Check(context.Context) error {
 	conn, err := r.connect()
 	if err != nil {

@@ -32,9 +32,9 @@ var crashPoints = []string{
 	"config.toml:written", "config.toml:renamed",
 }
 
-// TestInstallConvergesAfterCrash kills the installer at each step of an install and
-// checks that the config containerd would read is whole at that moment, and that the
-// next install ends where an install without a crash ends, with no temporary file left.
+// TestInstallConvergesAfterCrash kills the installer at each step of an install. The
+// config containerd would read must be whole at that moment. The next install must end
+// where an install without a crash ends, with no temporary file left.
 func TestInstallConvergesAfterCrash(t *testing.T) {
 	reference := crashHost(t)
 	if out, err := reference.install(""); err != nil {
