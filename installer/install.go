@@ -102,11 +102,8 @@ type InstallPlan struct {
 func PlanInstall(opts Options) (*InstallPlan, error) {
 	cfg, err := opts.readConfig()
 	if errors.Is(err, ErrConfigNotFound) {
-		return nil, fmt.Errorf("%w; containerd runs on its defaults then, and writing a root config "+
-			"that imports a drop-in directory is not implemented yet: create the file with a version "+
-			"and an imports entry", err)
-	}
-	if err != nil {
+		cfg = &ContainerdConfig{Path: opts.onHost(opts.ContainerdConfig), Version: DefaultConfigVersion, HostRoot: opts.HostRoot}
+	} else if err != nil {
 		return nil, err
 	}
 
@@ -163,11 +160,30 @@ func (p *InstallPlan) planConfig(opts Options) error {
 	return err
 }
 
+// DefaultConfigVersion is the schema version of the root config the installer writes
+// where there is none, the one containerd 2.x reads.
+// NOTE: containerd 1.x does not read version 3; a node without a root config is taken
+// for containerd 2.x.
+const DefaultConfigVersion = 3
+
+// createdRootHeader starts a root config the installer wrote because the node had none.
+// Uninstall removes such a file whole, so containerd runs on its defaults again.
+const createdRootHeader = "# Written by reaper-installer: containerd's defaults plus Reaper's drop-in. `reaper-installer uninstall` removes this file.\n"
+
+// createdRoot returns the root config for a node without one: the header, the version
+// and nothing else, to which planImport adds the import.
+func createdRoot() []byte {
+	return []byte(fmt.Sprintf("%sversion = %d\n", createdRootHeader, DefaultConfigVersion))
+}
+
 // planImport plans a drop-in in DefaultDropInDir beside a root config that imports no
 // folder, and the one line that imports it.
 func (p *InstallPlan) planImport() error {
 	cfg := p.Config
 	content, err := os.ReadFile(cfg.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		content, err = createdRoot(), nil
+	}
 	if err != nil {
 		return fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
 	}
@@ -227,6 +243,9 @@ func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
 // has that content. The first edit keeps the original beside it as PATH.reaper-backup.
 func writeRootConfig(path string, content []byte) (bool, error) {
 	current, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && bytes.HasPrefix(content, []byte(createdRootHeader)) {
+		return true, writeCreatedRoot(path, content)
+	}
 	if err != nil {
 		return false, fmt.Errorf("read containerd config %s: %w", path, err)
 	}
@@ -298,6 +317,17 @@ func (p *InstallPlan) Describe(w io.Writer) error {
 	}
 	if p.RootConfig != nil {
 		return writeFileDiff(w, p.Config.Path, p.RootConfig)
+	}
+	return nil
+}
+
+// writeCreatedRoot writes the root config of a node that had none.
+func writeCreatedRoot(path string, content []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create the folder of containerd config %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, content, 0o644); err != nil {
+		return fmt.Errorf("write containerd config %s: %w", path, err)
 	}
 	return nil
 }

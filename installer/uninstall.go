@@ -1,6 +1,7 @@
 package installer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ type UninstallPlan struct {
 	// imports line, and RootConfig its new content; both are empty when it has neither.
 	RootConfigPath string
 	RootConfig     []byte
+	// RemoveRootConfig removes the root config, which the installer wrote whole.
+	RemoveRootConfig bool
 	// DropInPath is the drop-in to remove, or empty when there is none.
 	DropInPath string
 	// Binaries are the installed binaries to remove, each only if it exists.
@@ -82,6 +85,10 @@ func (p *UninstallPlan) planRootConfig(path string) error {
 	if found || imported {
 		p.RootConfigPath, p.RootConfig = path, stripped
 	}
+	if imported && bytes.Equal(stripped, createdRoot()) {
+		// The installer wrote the whole file for a node that had none.
+		p.RemoveRootConfig = true
+	}
 	return nil
 }
 
@@ -89,7 +96,15 @@ func (p *UninstallPlan) planRootConfig(path string) error {
 // removed shim. It returns whether anything was removed.
 func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 	changed := false
-	if p.RootConfigPath != "" {
+	switch {
+	case p.RemoveRootConfig:
+		if _, err := removeFile(p.RootConfigPath); err != nil {
+			return false, err
+		}
+		_, _ = removeFile(p.RootConfigPath + ".reaper-backup")
+		log.Info("containerd root config removed, containerd runs on its defaults", "path", p.RootConfigPath)
+		changed = true
+	case p.RootConfigPath != "":
 		wrote, err := writeRootConfig(p.RootConfigPath, p.RootConfig)
 		if err != nil {
 			return false, err
@@ -131,7 +146,11 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 // or removes, and each binary it removes.
 func (p *UninstallPlan) Describe(w io.Writer) error {
 	if p.RootConfigPath != "" {
-		if err := writeFileDiff(w, p.RootConfigPath, p.RootConfig); err != nil {
+		planned := p.RootConfig
+		if p.RemoveRootConfig {
+			planned = nil
+		}
+		if err := writeFileDiff(w, p.RootConfigPath, planned); err != nil {
 			return err
 		}
 	}
