@@ -30,9 +30,8 @@ func TestCases(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name(), func(t *testing.T) {
-			original := filepath.Join("testdata/cases", c.Name())
-			opts := caseHost(t, original)
-			configDir := opts.onHost("/etc/containerd")
+			opts, original := caseHost(t, filepath.Join("testdata/cases", c.Name()))
+			configDir := opts.onHost(filepath.Dir(opts.ContainerdConfig))
 
 			plan, err := PlanInstall(opts)
 			if want, ok := caseErrors[c.Name()]; ok {
@@ -68,13 +67,28 @@ func TestCases(t *testing.T) {
 	}
 }
 
-// caseHost copies a case into a new host root as its /etc/containerd, with binaries to
-// install, and returns the installer options for that host.
-func caseHost(t *testing.T, caseDir string) Options {
+// caseHost copies a case into a new host root, with binaries to install, and returns the
+// installer options for that host, with the distribution it detects, and the case's
+// folder of containerd's config. A case is a node's /etc/containerd, or a tree from the
+// host's / when it holds var/.
+func caseHost(t *testing.T, caseDir string) (Options, string) {
 	t.Helper()
 	root := t.TempDir()
-	if err := os.CopyFS(filepath.Join(root, "etc/containerd"), os.DirFS(caseDir)); err != nil {
+	hostTree := false
+	if _, err := os.Stat(filepath.Join(caseDir, "var")); err == nil {
+		hostTree = true
+	}
+	target := filepath.Join(root, "etc/containerd")
+	if hostTree {
+		target = root
+	}
+	if err := os.CopyFS(target, os.DirFS(caseDir)); err != nil {
 		t.Fatal(err)
+	}
+	distro := DetectDistro(root)
+	original := caseDir
+	if hostTree {
+		original = filepath.Join(caseDir, filepath.Dir(distro.Config))
 	}
 
 	source := t.TempDir()
@@ -85,11 +99,12 @@ func caseHost(t *testing.T, caseDir string) Options {
 	}
 	return Options{
 		HostRoot:          root,
-		ContainerdConfig:  "/etc/containerd/config.toml",
+		ContainerdConfig:  distro.Config,
+		Templates:         distro.Templates,
 		InstallDir:        "/opt/reaper/bin",
 		SourceDir:         source,
 		ProtectedHandlers: []string{DefaultProtectedHandler},
-	}
+	}, original
 }
 
 func assertCaseError(t *testing.T, err error, want []string) {

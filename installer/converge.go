@@ -54,12 +54,18 @@ func (p *InstallPlan) configPaths() []string {
 	if p.RootConfig != nil {
 		paths = append(paths, p.Config.Path)
 	}
+	if p.TemplatePath != "" {
+		paths = append(paths, p.TemplatePath)
+	}
 	return paths
 }
 
 // changes reports whether the plan writes other content than files holds.
 func (p *InstallPlan) changes(files configFiles) bool {
 	if p.DropInPath != "" && !bytes.Equal(files[p.DropInPath], p.DropIn) {
+		return true
+	}
+	if p.TemplatePath != "" && !bytes.Equal(files[p.TemplatePath], p.Template) {
 		return true
 	}
 	return p.RootConfig != nil && !bytes.Equal(files[p.Config.Path], p.RootConfig)

@@ -37,6 +37,9 @@ type Options struct {
 	// LinkDir is a folder on containerd's PATH that gets a link to the installed shim, or
 	// empty for none.
 	LinkDir string
+	// Templates are the k3s or rke2 templates of the root config by schema version, or
+	// nil for a root config that nothing renders.
+	Templates map[int64]string
 	// HostRoot is where the host's / is in the installer's view, such as /host in a pod.
 	// ContainerdConfig, InstallDir and LinkDir are paths on the host; the installer
 	// reads and writes them below HostRoot. Empty means /.
@@ -94,6 +97,10 @@ type InstallPlan struct {
 	Link *shimLink
 	// Handlers are the names of the runtime handlers the plan registers.
 	Handlers []string
+	// TemplatePath is the k3s or rke2 template and Template its new content, when the
+	// handlers go there.
+	TemplatePath string
+	Template     []byte
 }
 
 // PlanInstall reads the containerd config and the source binaries and returns what Apply would
@@ -133,6 +140,19 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 // planConfig plans the config edit: the root block for schema version 2, a drop-in otherwise.
 func (p *InstallPlan) planConfig(opts Options) error {
 	cfg := p.Config
+	template := opts.Templates[cfg.Version]
+	if template != "" {
+		path, err := cfg.DropInPath()
+		if errors.Is(err, ErrNoDropInDir) {
+			return p.planTemplate(opts, template)
+		}
+		if err == nil {
+			p.DropIn, err = RenderDropIn(cfg.Version, opts.handlers(), opts.InstallDir)
+			p.DropInPath = path
+		}
+		return err
+	}
+
 	if usesRootBlock(cfg.Version) {
 		content, err := os.ReadFile(cfg.Path)
 		if err != nil {
@@ -236,6 +256,15 @@ func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
 		log.Info("containerd root config updated", "path", p.Config.Path, "configVersion", p.Config.Version, "changed", wrote)
 		changed = changed || wrote
 	}
+
+	if p.TemplatePath != "" {
+		wrote, err := p.writeTemplate()
+		if err != nil {
+			return changed, err
+		}
+		log.Info("containerd template updated", "path", p.TemplatePath, "configVersion", p.Config.Version, "changed", wrote)
+		changed = changed || wrote
+	}
 	return changed, nil
 }
 
@@ -316,7 +345,12 @@ func (p *InstallPlan) Describe(w io.Writer) error {
 		}
 	}
 	if p.RootConfig != nil {
-		return writeFileDiff(w, p.Config.Path, p.RootConfig)
+		if err := writeFileDiff(w, p.Config.Path, p.RootConfig); err != nil {
+			return err
+		}
+	}
+	if p.TemplatePath != "" {
+		return writeFileDiff(w, p.TemplatePath, p.Template)
 	}
 	return nil
 }

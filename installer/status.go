@@ -22,6 +22,8 @@ type Status struct {
 	// imports line in the root config.
 	RootBlock  bool `json:"rootBlock"`
 	RootImport bool `json:"rootImport"`
+	// Template is the k3s or rke2 template that holds the installer's block.
+	Template string `json:"template,omitempty"`
 	// Handlers are the runtime handlers the installer's files register.
 	Handlers []string `json:"handlers"`
 	// Binaries are the installed binaries; Link is the shim link, when there is one.
@@ -67,7 +69,30 @@ func ReadStatus(opts Options) (*Status, error) {
 	if err := status.readRootConfig(content); err != nil {
 		return nil, fmt.Errorf("containerd config %s: %w", cfg.Path, err)
 	}
+	if template := opts.Templates[cfg.Version]; template != "" {
+		if err := status.readTemplate(opts.onHost(template)); err != nil {
+			return nil, err
+		}
+	}
 	return status, status.readDropIn(cfg)
+}
+
+// readTemplate adds the handlers of the installer's block in a k3s or rke2 template.
+func (s *Status) readTemplate(path string) error {
+	content, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the containerd template %s: %w", path, err)
+	}
+
+	start, end, found, err := findRootBlock(content)
+	if err != nil || !found {
+		return err
+	}
+	s.Template = path
+	return s.addHandlers(content[start:end])
 }
 
 func (s *Status) readBinaries(opts Options) error {

@@ -19,6 +19,10 @@ type UninstallPlan struct {
 	RootConfig     []byte
 	// RemoveRootConfig removes the root config, which the installer wrote whole.
 	RemoveRootConfig bool
+	// TemplatePath is the k3s or rke2 template with the installer's block, and Template
+	// its content without it; nil removes the file, which the installer wrote whole.
+	TemplatePath string
+	Template     []byte
 	// DropInPath is the drop-in to remove, or empty when there is none.
 	DropInPath string
 	// Binaries are the installed binaries to remove, each only if it exists.
@@ -48,6 +52,11 @@ func PlanUninstall(opts Options) (*UninstallPlan, error) {
 	if err := plan.planRootConfig(cfg.Path); err != nil {
 		return nil, err
 	}
+	if template := opts.Templates[cfg.Version]; template != "" {
+		if err := plan.planTemplate(opts.onHost(template)); err != nil {
+			return nil, err
+		}
+	}
 	path, err := cfg.DropInPath()
 	if errors.Is(err, ErrNoDropInDir) {
 		return plan, nil
@@ -68,6 +77,26 @@ func PlanUninstall(opts Options) (*UninstallPlan, error) {
 	}
 	plan.DropInPath = path
 	return plan, nil
+}
+
+// planTemplate plans removing the installer's block from a k3s or rke2 template.
+func (p *UninstallPlan) planTemplate(path string) error {
+	content, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the containerd template %s: %w", path, err)
+	}
+
+	stripped, found, err := templateWithoutReaper(content)
+	if err != nil {
+		return fmt.Errorf("containerd template %s: %w", path, err)
+	}
+	if found {
+		p.TemplatePath, p.Template = path, stripped
+	}
+	return nil
 }
 
 // planRootConfig plans removing the installer's block from the root config, if it has one.
@@ -113,6 +142,15 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 		changed = wrote
 	}
 
+	if p.TemplatePath != "" {
+		removed, err := p.revertTemplate()
+		if err != nil {
+			return changed, err
+		}
+		log.Info("containerd template reverted", "path", p.TemplatePath, "changed", removed)
+		changed = changed || removed
+	}
+
 	if p.DropInPath != "" {
 		removed, err := removeFile(p.DropInPath)
 		if err != nil {
@@ -154,6 +192,11 @@ func (p *UninstallPlan) Describe(w io.Writer) error {
 			return err
 		}
 	}
+	if p.TemplatePath != "" {
+		if err := writeFileDiff(w, p.TemplatePath, p.Template); err != nil {
+			return err
+		}
+	}
 	if p.DropInPath != "" {
 		if err := writeFileDiff(w, p.DropInPath, nil); err != nil {
 			return err
@@ -177,4 +220,14 @@ func removeFile(path string) (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", path, err)
 	}
 	return true, syncDir(filepath.Dir(path))
+}
+
+// revertTemplate writes the template without the installer's block, or removes it.
+func (p *UninstallPlan) revertTemplate() (bool, error) {
+	if p.Template == nil {
+		removed, err := removeFile(p.TemplatePath)
+		_, _ = removeFile(p.TemplatePath + ".reaper-backup")
+		return removed, err
+	}
+	return writeRootConfig(p.TemplatePath, p.Template)
 }

@@ -34,12 +34,15 @@ func newRootCommand() *cobra.Command {
 
 // hostFlags are the flags that install and uninstall share.
 type hostFlags struct {
+	distro           string
 	hostRoot         string
 	containerdSocket string
 	pidFile          string
 	logFile          string
 	systemdUnit      string
 	restartTimeout   time.Duration
+	// resolved is the distribution that --distro names or detects.
+	resolved         installer.Distro
 	containerdConfig string
 	installDir       string
 	linkDir          string
@@ -52,10 +55,12 @@ type hostFlags struct {
 func (f *hostFlags) registerPaths(flags *pflag.FlagSet) {
 	flags.StringVar(&f.hostRoot, "host-root", "/",
 		"where the host's / is mounted, such as /host in a pod; the other paths are paths on the host")
-	flags.StringVar(&f.containerdConfig, "containerd-config", installer.DefaultContainerdConfig,
-		"path of containerd's root config file")
-	flags.StringVar(&f.containerdSocket, "containerd-socket", "/run/containerd/containerd.sock",
-		"containerd's socket, where the CRI reports the runtime handlers it serves")
+	flags.StringVar(&f.distro, "distro", "auto",
+		"how containerd comes on this node: auto (detected from the config files), containerd, k3s, rke2, k0s or microk8s")
+	flags.StringVar(&f.containerdConfig, "containerd-config", "",
+		"path of containerd's root config file (default: the distribution's, "+installer.DefaultContainerdConfig+" for plain containerd)")
+	flags.StringVar(&f.containerdSocket, "containerd-socket", "",
+		"containerd's socket, where the CRI reports the runtime handlers it serves (default: the distribution's)")
 	flags.StringVar(&f.installDir, "install-dir", installer.DefaultInstallDir,
 		"absolute directory the Reaper binaries are installed in")
 	flags.StringVar(&f.linkDir, "link-dir", installer.DefaultLinkDir,
@@ -70,7 +75,7 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 		"host file whose flock keeps two installers on the node from changing it at once")
 	flags.StringVar(&f.restartMethod, "restart", string(installer.RestartNone),
 		"how to make containerd load a changed config: auto, systemd (restart --systemd-unit over D-Bus), signal (SIGTERM to the pid in --containerd-pid-file, for a supervisor to start containerd again) or none")
-	flags.StringVar(&f.systemdUnit, "systemd-unit", installer.DefaultSystemdUnit, "containerd's systemd unit, for --restart systemd or auto")
+	flags.StringVar(&f.systemdUnit, "systemd-unit", "", "containerd's systemd unit, for --restart systemd or auto (default: the distribution's, such as containerd.service or k3s.service)")
 	flags.StringVar(&f.pidFile, "containerd-pid-file", "", "file holding containerd's pid, for --restart signal")
 	flags.StringVar(&f.logFile, "containerd-log", "", "containerd's log file, quoted when containerd does not come back after a restart")
 	flags.DurationVar(&f.restartTimeout, "restart-timeout", time.Minute, "how long containerd may take to serve the handlers after a restart")
@@ -85,7 +90,52 @@ func (f *hostFlags) options() (installer.Options, error) {
 	if !filepath.IsAbs(f.hostRoot) {
 		return installer.Options{}, fmt.Errorf("invalid --host-root %q: use an absolute path", f.hostRoot)
 	}
-	return installer.Options{HostRoot: f.hostRoot, ContainerdConfig: f.containerdConfig, InstallDir: f.installDir, LinkDir: f.linkDir}, nil
+	if err := f.resolveDistro(); err != nil {
+		return installer.Options{}, err
+	}
+
+	opts := installer.Options{HostRoot: f.hostRoot, ContainerdConfig: f.containerdConfig, InstallDir: f.installDir, LinkDir: f.linkDir}
+	if f.containerdConfig == f.resolved.Config {
+		opts.Templates = f.resolved.Templates
+	}
+	return opts, nil
+}
+
+// resolveDistro finds the distribution and fills in the paths and unit it gives, where
+// no flag sets them.
+func (f *hostFlags) resolveDistro() error {
+	if f.distro == "auto" {
+		f.resolved = installer.DetectDistro(f.hostRoot)
+	} else {
+		d, err := installer.DistroByName(f.distro)
+		if err != nil {
+			return fmt.Errorf("--distro: %w", err)
+		}
+		f.resolved = d
+	}
+
+	if f.containerdConfig == "" {
+		f.containerdConfig = f.resolved.Config
+	}
+	if f.containerdSocket == "" {
+		f.containerdSocket = f.resolved.Socket
+	}
+	if f.systemdUnit == "" {
+		f.systemdUnit = installedUnit(f.hostRoot, f.resolved.Units)
+	}
+	return nil
+}
+
+// installedUnit returns the first of units with a unit file on the host, or the first.
+func installedUnit(hostRoot string, units []string) string {
+	for _, unit := range units {
+		for _, dir := range []string{"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"} {
+			if _, err := os.Stat(onHost(hostRoot, filepath.Join(dir, unit))); err == nil {
+				return unit
+			}
+		}
+	}
+	return units[0]
 }
 
 func newLogger() *slog.Logger {

@@ -139,3 +139,36 @@ func TestInstallRejectsProtectedRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallDetectsK3s installs into a k3s node without --containerd-config: the installer
+// finds k3s's rendered config, leaves it alone, and writes the template k3s renders it from.
+func TestInstallDetectsK3s(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("../../installer/testdata/cases/c05b-k3s-no-dropin-dir")); err != nil {
+		t.Fatal(err)
+	}
+	_, _, sourceDir := newHost(t)
+	dir := filepath.Join(root, "var/lib/rancher/k3s/agent/etc/containerd")
+	rendered, err := os.ReadFile(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := runCommand(t, "install", "--host-root", root, "--source-dir", sourceDir, "--link-dir", ""); err != nil {
+		t.Fatalf("install on k3s: %v", err)
+	}
+	template, err := os.ReadFile(filepath.Join(dir, "config-v3.toml.tmpl"))
+	if err != nil || !strings.Contains(string(template), `{{ template "base" . }}`) || !strings.Contains(string(template), "runtimes.reaper]") {
+		t.Errorf("the k3s template is %q (%v), want the base include and the reaper handler", template, err)
+	}
+	if now, err := os.ReadFile(filepath.Join(dir, "config.toml")); err != nil || string(now) != string(rendered) {
+		t.Errorf("the install changed k3s's rendered config (%v)", err)
+	}
+
+	if _, err := runCommand(t, "uninstall", "--host-root", root, "--link-dir", ""); err != nil {
+		t.Fatalf("uninstall on k3s: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config-v3.toml.tmpl")); !os.IsNotExist(err) {
+		t.Errorf("uninstall left the template it wrote (%v)", err)
+	}
+}

@@ -134,6 +134,8 @@ func (s nodeStatus) print(w io.Writer) error {
 		fmt.Fprintf(&b, "drop-in:           %s\n", s.DropIn)
 	case s.RootBlock:
 		fmt.Fprintf(&b, "handler tables:    in the root config\n")
+	case s.Template != "":
+		fmt.Fprintf(&b, "handler tables:    in the template %s\n", s.Template)
 	}
 	if s.RootImport {
 		fmt.Fprintf(&b, "imports line:      in the root config\n")

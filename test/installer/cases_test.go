@@ -43,12 +43,12 @@ func TestGoldenConfigsLoad(t *testing.T) {
 	}
 
 	for _, c := range cases {
-		original := filepath.Join(golden, "..", "cases", c.Name())
+		original, mountPoint := caseConfigDir(t, filepath.Join(golden, "..", "cases", c.Name()))
 		installed := filepath.Join(golden, c.Name())
 		for _, binary := range binariesFor(t, installed, binaries) {
 			t.Run(c.Name()+"/"+filepath.Base(filepath.Dir(filepath.Dir(binary))), func(t *testing.T) {
-				before := dumpConfig(t, binary, original)
-				after := dumpConfig(t, binary, installed)
+				before := dumpConfig(t, binary, rendered(t, original), mountPoint)
+				after := dumpConfig(t, binary, rendered(t, installed), mountPoint)
 
 				plugin := criPlugin(t, after)
 				runtimes := runtimesOf(after, plugin)
@@ -95,13 +95,13 @@ func binariesFor(t *testing.T, dir string, binaries map[string]string) []string 
 	return []string{binaries["containerd"]}
 }
 
-// dumpConfig runs `containerd config dump` with dir shown as /etc/containerd in a new mount
-// namespace, and returns the parsed output.
-func dumpConfig(t *testing.T, binary, dir string) map[string]any {
+// dumpConfig runs `containerd config dump` with dir shown at mountPoint in a new mount
+// namespace, with tmpfs over /etc and /var/lib there, and returns the parsed output.
+func dumpConfig(t *testing.T, binary, dir, mountPoint string) map[string]any {
 	t.Helper()
-	script := `mount -t tmpfs reaper-cases /etc && mkdir /etc/containerd && mount --bind "$1" /etc/containerd &&
-exec "$2" --config /etc/containerd/config.toml config dump`
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, "dump", dir, binary)
+	script := `mount -t tmpfs reaper-cases /etc && mount -t tmpfs reaper-cases /var/lib &&
+mkdir -p "$3" && mount --bind "$1" "$3" && exec "$2" --config "$3/config.toml" config dump`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, "dump", dir, binary, mountPoint)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -176,4 +176,58 @@ func changedKeys(prefix string, before, after map[string]any) []string {
 		}
 	}
 	return changes
+}
+
+// caseConfigDir returns the folder of containerd's config in a case, and where it is on
+// the node: the case itself for /etc/containerd, or the k3s or rke2 folder of a case that
+// holds a tree from the host's /.
+func caseConfigDir(t *testing.T, caseDir string) (string, string) {
+	t.Helper()
+	configs, err := filepath.Glob(filepath.Join(caseDir, "var/lib/rancher/*/agent/etc/containerd/config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(configs) == 0 {
+		return caseDir, "/etc/containerd"
+	}
+	dir := filepath.Dir(configs[0])
+	return dir, strings.TrimPrefix(dir, caseDir)
+}
+
+// rendered returns dir when it has no k3s or rke2 template, and otherwise a copy whose
+// config.toml is the template rendered the way k3s renders it, roughly: the base include
+// replaced by the rendered config, and the lines of other template actions left out.
+func rendered(t *testing.T, dir string) string {
+	t.Helper()
+	template, err := os.ReadFile(filepath.Join(dir, "config-v3.toml.tmpl"))
+	if os.IsNotExist(err) {
+		return dir
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(string(template), "\n") {
+		switch trimmed := strings.TrimSpace(line); {
+		case trimmed == `{{ template "base" . }}`:
+			out.Write(base)
+		case strings.HasPrefix(trimmed, "{{"):
+		default:
+			out.WriteString(line)
+		}
+	}
+
+	copied := t.TempDir()
+	if err := os.CopyFS(copied, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(copied, "config.toml"), []byte(out.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return copied
 }
