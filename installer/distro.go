@@ -25,7 +25,7 @@ type Distro struct {
 
 const rancherTemplateDir = "agent/etc/containerd"
 
-// Distros are the distributions the installer knows, plain containerd last.
+// Distros are the supported distributions, plain containerd last.
 var Distros = []Distro{
 	rancher("k3s", "/var/lib/rancher/k3s", []string{"k3s.service", "k3s-agent.service"}),
 	rancher("rke2", "/var/lib/rancher/rke2", []string{"rke2-server.service", "rke2-agent.service"}),

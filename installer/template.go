@@ -53,7 +53,7 @@ func (p *InstallPlan) planTemplate(opts Options, template string) error {
 	return nil
 }
 
-// writeTemplate writes the planned template, keeping the mode of one that exists.
+// writeTemplate writes the planned template. An existing template keeps its mode.
 func (p *InstallPlan) writeTemplate() (bool, error) {
 	if _, err := os.Stat(p.TemplatePath); errors.Is(err, fs.ErrNotExist) {
 		return true, writeCreatedRoot(p.TemplatePath, p.Template)
