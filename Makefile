@@ -40,8 +40,8 @@ critest: components build
 	hack/critest.sh
 
 ## installer-cases: load the installer's results for the node configurations of
-## installer/testdata/cases with containerd v2.4.2 and v1.7.35, and restart a supervised private
-## containerd through the installer (needs root)
+## installer/testdata/cases with containerd v2.4.2 and v1.7.35, and restart a private containerd
+## through the installer, supervised and under a private systemd (needs root)
 installer-cases:
 	hack/installer-cases.sh
 

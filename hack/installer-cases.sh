@@ -7,6 +7,8 @@
 #   Reaper handlers and keep the rest of `containerd config dump` as it was before the install.
 # - installs with --restart signal into a private containerd under a supervisor loop, and into
 #   one that rejects the drop-in, where the installer must restore the config.
+# - installs with --restart systemd against systemd 252 as PID 1 of a new PID, mount and cgroup
+#   namespace, on a cgroup2 folder of its own, with containerd as its unit.
 # Builds the two containerd versions into the cache first. Needs root: each dump runs in a new
 # mount namespace that shows the case as /etc/containerd, and containerd runs as root.
 set -euo pipefail

@@ -132,27 +132,7 @@ func startSupervised(t *testing.T, containerd string) *supervisedNode {
 		t.Fatal(err)
 	}
 	node := &supervisedNode{dir: dir, config: filepath.Join(dir, "config.toml"), binary: buildInstaller(t), timeout: "20s"}
-	config := fmt.Sprintf(`version = 3
-root = "%[1]s/root"
-state = "%[1]s/state"
-imports = ["%[1]s/conf.d/*.toml"]
-
-[grpc]
-  address = "%[1]s/c.sock"
-
-[ttrpc]
-  address = "%[1]s/c.sock.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "%[1]s/opt"
-
-[plugins."io.containerd.nri.v1.nri"]
-  disable = true
-
-[plugins."io.containerd.cri.v1.runtime".cni]
-  conf_dir = "%[1]s/cni"
-`, dir)
-	if err := os.WriteFile(node.config, []byte(config), 0o644); err != nil {
+	if err := os.WriteFile(node.config, []byte(privateConfig(dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -276,4 +256,28 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// privateConfig is a containerd config whose paths all lie in dir, importing dir/conf.d.
+func privateConfig(dir string) string {
+	return fmt.Sprintf(`version = 3
+root = "%[1]s/root"
+state = "%[1]s/state"
+imports = ["%[1]s/conf.d/*.toml"]
+
+[grpc]
+  address = "%[1]s/c.sock"
+
+[ttrpc]
+  address = "%[1]s/c.sock.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "%[1]s/opt"
+
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+
+[plugins."io.containerd.cri.v1.runtime".cni]
+  conf_dir = "%[1]s/cni"
+`, dir)
 }
