@@ -91,8 +91,8 @@ func (files configFiles) restore() error {
 	return errors.Join(errs...)
 }
 
-// ApplyAndRestart applies the plan and, when a config file changed, restarts containerd
-// and waits until its CRI serves the plan's handlers. When it does not, it restores the
+// ApplyAndRestart applies the plan and, when a config file changed or containerd does not
+// serve the plan's handlers yet, restarts containerd and waits until its CRI serves them. When it does not, it restores the
 // previous config files, restarts containerd again and returns an error that quotes
 // containerd. It returns whether anything changed.
 func (p *InstallPlan) ApplyAndRestart(ctx context.Context, log *slog.Logger, r Restart) (bool, error) {
@@ -107,8 +107,15 @@ func (p *InstallPlan) ApplyAndRestart(ctx context.Context, log *slog.Logger, r R
 	configChanged := p.changes(before)
 
 	changed, err := p.Apply(log)
-	if err != nil || !configChanged {
+	if err != nil {
 		return changed, err
+	}
+	if !configChanged && r.serves(ctx, p.Handlers) {
+		return changed, nil
+	}
+	if !configChanged {
+		// An earlier run wrote the config and ended before its restart.
+		log.Info("the config is in place but containerd does not serve the Reaper handlers yet")
 	}
 
 	log.Info("restarting containerd to load the Reaper handlers", "handlers", p.Handlers)
@@ -164,6 +171,12 @@ func (r Restart) restartAndWait(ctx context.Context, handlers []string) ([]strin
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// serves reports whether containerd's CRI lists every handler now.
+func (r Restart) serves(ctx context.Context, handlers []string) bool {
+	served, err := r.Served(ctx)
+	return err == nil && !slices.ContainsFunc(handlers, func(h string) bool { return !slices.Contains(served, h) })
 }
 
 // logTail returns the last lines of containerd's log for an error, or "".

@@ -43,6 +43,15 @@ func TestSignalRestart(t *testing.T) {
 	node := startSupervised(t, containerdBinary(t))
 	original := readFile(t, node.config)
 
+	// An install that wrote the config but ended before its restart, like one killed
+	// there, leaves containerd without the handlers; the next install restarts it.
+	if out, err := node.command("install", "--restart", "none").CombinedOutput(); err != nil {
+		t.Fatalf("install --restart none failed: %v\n%s", err, out)
+	}
+	if served := node.served(t); slices.Contains(served, "reaper") {
+		t.Fatalf("containerd serves reaper before any restart (it serves %q)", served)
+	}
+
 	firstPid := node.pid(t)
 	node.run(t, "install")
 	if node.pid(t) == firstPid {
@@ -164,7 +173,7 @@ func (n *supervisedNode) stop(t *testing.T, supervisor *exec.Cmd) {
 
 // command returns the installer command that installs into the node, restarting its
 // containerd through the supervisor.
-func (n *supervisedNode) command(action string) *exec.Cmd {
+func (n *supervisedNode) command(action string, extra ...string) *exec.Cmd {
 	args := []string{action, "--restart", "signal",
 		"--containerd-config", n.config, "--containerd-socket", filepath.Join(n.dir, "c.sock"),
 		"--containerd-pid-file", filepath.Join(n.dir, "containerd.pid"), "--containerd-log", filepath.Join(n.dir, "containerd.log"),
@@ -173,7 +182,7 @@ func (n *supervisedNode) command(action string) *exec.Cmd {
 	if action == "install" {
 		args = append(args, "--source-dir", filepath.Dir(n.binary))
 	}
-	return exec.Command(n.binary, args...)
+	return exec.Command(n.binary, append(args, extra...)...)
 }
 
 func (n *supervisedNode) run(t *testing.T, action string) {
