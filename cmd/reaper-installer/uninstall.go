@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"slices"
+
 	"github.com/spf13/cobra"
 
 	"reaper.dev/reaper/installer"
@@ -46,8 +49,13 @@ func newUninstallCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if restart == nil || !changed {
+			if restart == nil {
 				reportRestart(log, changed)
+				return nil
+			}
+			// An uninstall killed before its restart left containerd serving the handlers.
+			if !changed && !servesReaper(cmd.Context(), restart) {
+				log.Info("nothing changed")
 				return nil
 			}
 
@@ -58,4 +66,16 @@ func newUninstallCommand() *cobra.Command {
 
 	host.register(cmd.Flags())
 	return cmd
+}
+
+// servesReaper reports whether containerd's CRI lists a handler of the Reaper shim. The
+// handler names are not known once the config is gone, so it looks for the default ones.
+func servesReaper(ctx context.Context, restart *installer.Restart) bool {
+	served, err := restart.Served(ctx)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(served, func(name string) bool {
+		return name == installer.DefaultHandler || name == installer.DefaultProtectedHandler
+	})
 }

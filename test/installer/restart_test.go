@@ -69,6 +69,11 @@ func TestSignalRestart(t *testing.T) {
 		t.Error("a second install with nothing to change restarted containerd")
 	}
 
+	// An uninstall that removed the config but ended before its restart; the next one
+	// restarts containerd although it has nothing left to remove.
+	if out, err := node.command("uninstall", "--restart", "none").CombinedOutput(); err != nil {
+		t.Fatalf("uninstall --restart none failed: %v\n%s", err, out)
+	}
 	node.run(t, "uninstall")
 	if served := node.served(t); slices.Contains(served, "reaper") {
 		t.Errorf("containerd still serves reaper after the uninstall (it serves %q)", served)
