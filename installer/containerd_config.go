@@ -30,6 +30,8 @@ type ContainerdConfig struct {
 	Version int64
 	// Imports are the top-level `imports` entries as written, possibly relative or globs.
 	Imports []string
+	// Address is containerd's socket as the file sets it, or empty for the default.
+	Address string
 	// HostRoot is where the host's / is when Path lies below it, or empty for /. The
 	// absolute paths in the file are paths on the host.
 	HostRoot string
@@ -47,6 +49,9 @@ func (c *ContainerdConfig) hostPath(path string) string {
 type rootConfigKeys struct {
 	Version any      `toml:"version"`
 	Imports []string `toml:"imports"`
+	GRPC    struct {
+		Address string `toml:"address"`
+	} `toml:"grpc"`
 }
 
 // ReadContainerdConfig parses the containerd root config at path and returns its schema version
@@ -74,7 +79,7 @@ func parseContainerdConfig(path string, data []byte) (*ContainerdConfig, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &ContainerdConfig{Path: path, Version: version, Imports: keys.Imports}, nil
+	return &ContainerdConfig{Path: path, Version: version, Imports: keys.Imports, Address: keys.GRPC.Address}, nil
 }
 
 // decodeError adds the file, line and column to a go-toml error.

@@ -86,3 +86,16 @@ func DistroByName(name string) (Distro, error) {
 	}
 	return Distro{}, fmt.Errorf("unknown distribution %q: use auto or one of %s", name, strings.Join(names, ", "))
 }
+
+// DistroForConfig returns the distribution whose root config is path, or plain containerd
+// with path as its root config.
+func DistroForConfig(path string) Distro {
+	for _, d := range Distros {
+		if d.Config == path {
+			return d
+		}
+	}
+	plain := Distros[len(Distros)-1]
+	plain.Config = path
+	return plain
+}

@@ -56,7 +56,7 @@ func (f *hostFlags) registerPaths(flags *pflag.FlagSet) {
 	flags.StringVar(&f.hostRoot, "host-root", "/",
 		"where the host's / is mounted, such as /host in a pod; the other paths are paths on the host")
 	flags.StringVar(&f.distro, "distro", "auto",
-		"how containerd comes on this node: auto (detected from the config files), containerd, k3s, rke2, k0s or microk8s")
+		"how containerd comes on this node: auto (from the running containerd's --config, else from the config files), containerd, k3s, rke2, k0s or microk8s")
 	flags.StringVar(&f.containerdConfig, "containerd-config", "",
 		"path of containerd's root config file (default: the distribution's, "+installer.DefaultContainerdConfig+" for plain containerd)")
 	flags.StringVar(&f.containerdSocket, "containerd-socket", "",
@@ -106,6 +106,12 @@ func (f *hostFlags) options() (installer.Options, error) {
 func (f *hostFlags) resolveDistro() error {
 	if f.distro == "auto" {
 		f.resolved = installer.DetectDistro(f.hostRoot)
+		// The running containerd names its config; the installer pod shares the host's
+		// PID namespace, so /proc shows it.
+		running := installer.RunningConfig("/proc")
+		if _, err := os.Stat(onHost(f.hostRoot, running)); f.containerdConfig == "" && running != "" && err == nil {
+			f.resolved = installer.DistroForConfig(running)
+		}
 	} else {
 		d, err := installer.DistroByName(f.distro)
 		if err != nil {
@@ -119,6 +125,10 @@ func (f *hostFlags) resolveDistro() error {
 	}
 	if f.containerdSocket == "" {
 		f.containerdSocket = f.resolved.Socket
+		// A socket that the root config sets wins over the distribution's default.
+		if cfg, err := installer.ReadContainerdConfig(onHost(f.hostRoot, f.containerdConfig)); err == nil && cfg.Address != "" {
+			f.containerdSocket = cfg.Address
+		}
 	}
 	if f.systemdUnit == "" {
 		f.systemdUnit = installedUnit(f.hostRoot, f.resolved.Units)
