@@ -16,7 +16,8 @@ import (
 // ServedHandlers returns the runtime handlers that containerd's CRI lists.
 type ServedHandlers func(ctx context.Context) ([]string, error)
 
-// Restart is how ApplyAndRestart makes containerd load a changed config and checks it.
+// Restart is the method and check by which ApplyAndRestart makes containerd load a
+// changed config.
 type Restart struct {
 	Restarter Restarter
 	Served    ServedHandlers

@@ -14,13 +14,14 @@ import (
 // UninstallPlan is the set of files an uninstall removes.
 type UninstallPlan struct {
 	// RootConfigPath is the root config to rewrite without the installer's block or
-	// imports line, and RootConfig its new content; both are empty when it has neither.
+	// imports line, and RootConfig its new content. Both are empty when it has neither.
 	RootConfigPath string
 	RootConfig     []byte
 	// RemoveRootConfig removes the root config, which the installer wrote whole.
 	RemoveRootConfig bool
 	// TemplatePath is the k3s or rke2 template with the installer's block, and Template
-	// its content without it; nil removes the file, which the installer wrote whole.
+	// its content without it. A nil Template removes the file, which the installer wrote
+	// whole.
 	TemplatePath string
 	Template     []byte
 	// DropInPath is the drop-in to remove, or empty when there is none.

@@ -247,8 +247,8 @@ func (c *Container) removeCgroup() error {
 	return nil
 }
 
-// initConfig is what the init helper applies: the process, and the view of the host
-// that CreateOptions ask for.
+// initConfig returns what the init helper applies: the process, and the view of the
+// host that CreateOptions request.
 func initConfig(opts CreateOptions, spec *specs.Spec, dir string) (initproc.InitConfig, error) {
 	config := initproc.NewInitConfig(spec.Process)
 	config.Path = opts.Path
@@ -270,7 +270,7 @@ func initConfig(opts CreateOptions, spec *specs.Spec, dir string) (initproc.Init
 	return config, nil
 }
 
-// addHostView asks for a mount namespace of the process's own with the spec's bind
+// addHostView requests a mount namespace of the process's own with the spec's bind
 // mounts, and the protection of opts.
 func addHostView(config *initproc.InitConfig, opts CreateOptions, spec *specs.Spec, dir string) error {
 	mounts, err := BindMounts(spec)

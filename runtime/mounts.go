@@ -113,7 +113,7 @@ func applyMountOption(mount *initproc.Mount, option string) bool {
 	return true
 }
 
-// NetworkNamespace returns what the spec asks of the network namespace: the path of
+// NetworkNamespace returns the network namespace the spec requests: the path of
 // one to join, NewNamespace for a new one, or "" for the host's.
 func NetworkNamespace(spec *specs.Spec) string {
 	if spec.Linux == nil {

@@ -51,7 +51,7 @@ type hostFlags struct {
 	dryRun           bool
 }
 
-// registerPaths adds the flags that say where Reaper's files are on the host.
+// registerPaths adds the flags that locate Reaper's files on the host.
 func (f *hostFlags) registerPaths(flags *pflag.FlagSet) {
 	flags.StringVar(&f.hostRoot, "host-root", "/",
 		"where the host's / is mounted, such as /host in a pod; the other paths are paths on the host")
