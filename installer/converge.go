@@ -139,11 +139,27 @@ func (p *InstallPlan) ApplyAndRestart(ctx context.Context, log *slog.Logger, r R
 	return true, failure
 }
 
-// RestartAndWait restarts containerd and waits until its CRI responds, as after an
-// uninstall.
-func (r Restart) RestartAndWait(ctx context.Context) error {
-	_, err := r.restartAndWait(ctx, nil)
-	return err
+// ApplyAndRestart removes what the plan removes and, when a config file changed or
+// containerd still serves a Reaper handler (an earlier uninstall killed before its
+// restart), restarts containerd and waits until its CRI responds. It returns whether
+// anything changed.
+func (p *UninstallPlan) ApplyAndRestart(ctx context.Context, log *slog.Logger, r Restart) (bool, error) {
+	if err := r.Restarter.Check(ctx); err != nil {
+		return false, err
+	}
+
+	changed, err := p.Apply(log)
+	if err != nil {
+		return changed, err
+	}
+	// The names of the handlers are gone with the config, so the default ones stand for them.
+	if !changed && !r.servesAny(ctx, []string{DefaultHandler, DefaultProtectedHandler}) {
+		return false, nil
+	}
+
+	log.Info("restarting containerd to unload the Reaper handlers")
+	_, err = r.restartAndWait(ctx, nil)
+	return true, err
 }
 
 // restartAndWait restarts containerd and waits until its CRI lists every handler.
@@ -178,6 +194,12 @@ func (r Restart) restartAndWait(ctx context.Context, handlers []string) ([]strin
 func (r Restart) serves(ctx context.Context, handlers []string) bool {
 	served, err := r.Served(ctx)
 	return err == nil && !slices.ContainsFunc(handlers, func(h string) bool { return !slices.Contains(served, h) })
+}
+
+// servesAny reports whether containerd's CRI lists one of the handlers now.
+func (r Restart) servesAny(ctx context.Context, handlers []string) bool {
+	served, err := r.Served(ctx)
+	return err == nil && slices.ContainsFunc(handlers, func(h string) bool { return slices.Contains(served, h) })
 }
 
 // logTail returns the last lines of containerd's log for an error, or "".

@@ -39,34 +39,9 @@ func newInstallCommand() *cobra.Command {
 			}
 			opts.ProtectedRoot = root
 
-			log := newLogger()
-			unlock, err := host.lock(opts, log)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-
-			plan, err := installer.PlanInstall(opts)
-			if err != nil {
-				return err
-			}
-			if host.dryRun {
-				return plan.Describe(cmd.OutOrStdout())
-			}
-
-			restart, err := host.restart(opts)
-			if err != nil {
-				return err
-			}
-			if restart == nil {
-				changed, err := plan.Apply(log)
-				if err == nil {
-					reportRestart(log, changed)
-				}
-				return err
-			}
-			_, err = plan.ApplyAndRestart(cmd.Context(), log, *restart)
-			return err
+			return host.runPlan(cmd, opts, func(opts installer.Options) (plan, error) {
+				return installer.PlanInstall(opts)
+			})
 		},
 	}
 

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -204,4 +205,45 @@ func (f *hostFlags) restart(opts installer.Options) (*installer.Restart, error) 
 		r.LogFile = onHost(f.hostRoot, f.logFile)
 	}
 	return r, nil
+}
+
+// plan is what install and uninstall change on the host.
+type plan interface {
+	Describe(w io.Writer) error
+	Apply(log *slog.Logger) (bool, error)
+	ApplyAndRestart(ctx context.Context, log *slog.Logger, r installer.Restart) (bool, error)
+}
+
+// runPlan takes the node's lock, makes the plan, and prints it for a dry run or applies
+// it, restarting containerd as --restart says.
+func (f *hostFlags) runPlan(cmd *cobra.Command, opts installer.Options, makePlan func(installer.Options) (plan, error)) error {
+	log := newLogger()
+	unlock, err := f.lock(opts, log)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	p, err := makePlan(opts)
+	if err != nil {
+		return err
+	}
+	if f.dryRun {
+		return p.Describe(cmd.OutOrStdout())
+	}
+
+	restart, err := f.restart(opts)
+	if err != nil {
+		return err
+	}
+	if restart != nil {
+		_, err := p.ApplyAndRestart(cmd.Context(), log, *restart)
+		return err
+	}
+
+	changed, err := p.Apply(log)
+	if err == nil {
+		reportRestart(log, changed)
+	}
+	return err
 }
