@@ -318,8 +318,8 @@ import_images() {
   done
 }
 
-# check_status fails unless `reaper-installer status` finds its files and sees containerd serve
-# the reaper handler.
+# check_status fails unless `reaper-installer status` finds its files and reports that containerd
+# serves the reaper handler.
 check_status() {
   local status
   status=$("$(reaper_bin)/reaper-installer" status -o json --containerd-config "$DIR/config.toml" \

@@ -32,8 +32,8 @@ type ContainerdConfig struct {
 	Imports []string
 	// Address is containerd's socket as the file sets it, or empty for the default.
 	Address string
-	// HostRoot is where the host's / is when Path lies below it, or empty for /. The
-	// absolute paths in the file are paths on the host.
+	// HostRoot is the folder that shows the host's / when Path lies below it, or empty
+	// for /. The absolute paths in the file are paths on the host.
 	HostRoot string
 }
 

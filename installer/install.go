@@ -40,9 +40,9 @@ type Options struct {
 	// Templates are the k3s or rke2 templates of the root config by schema version, or
 	// nil for a root config that nothing renders.
 	Templates map[int64]string
-	// HostRoot is where the host's / is in the installer's view, such as /host in a pod.
-	// ContainerdConfig, InstallDir and LinkDir are paths on the host; the installer
-	// reads and writes them below HostRoot. Empty means /.
+	// HostRoot is the folder that shows the host's / to the installer, such as /host in
+	// a pod, or empty for /. ContainerdConfig, InstallDir and LinkDir are paths on the
+	// host, which the installer reads and writes below HostRoot.
 	HostRoot string
 }
 

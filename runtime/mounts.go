@@ -35,7 +35,7 @@ var DefaultMaskedPaths = []string{
 
 // BindMounts returns the spec's bind mounts as the init helper attaches them. Other
 // mount types, such as the proc, sysfs and devpts mounts of a default spec, and
-// binds on the host's kernel views are left out: the process sees the host's.
+// binds on the host's kernel views are left out, so the process keeps the host's.
 func BindMounts(spec *specs.Spec) ([]initproc.Mount, error) {
 	var mounts []initproc.Mount
 	for _, m := range spec.Mounts {

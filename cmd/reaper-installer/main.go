@@ -207,7 +207,7 @@ func (f *hostFlags) restart(opts installer.Options) (*installer.Restart, error) 
 	return r, nil
 }
 
-// plan is what install and uninstall change on the host.
+// plan is the change that install or uninstall makes on the host.
 type plan interface {
 	Describe(w io.Writer) error
 	Apply(log *slog.Logger) (bool, error)
@@ -215,7 +215,7 @@ type plan interface {
 }
 
 // runPlan takes the node's lock, makes the plan, and prints it for a dry run or applies
-// it, restarting containerd as --restart says.
+// it, restarting containerd by the --restart method.
 func (f *hostFlags) runPlan(cmd *cobra.Command, opts installer.Options, makePlan func(installer.Options) (plan, error)) error {
 	log := newLogger()
 	unlock, err := f.lock(opts, log)

@@ -42,8 +42,8 @@ type InitConfig struct {
 	Mounts []Mount `json:"mounts,omitempty"`
 	// Protection, when set, hides the host behind a read-only or overlay root.
 	Protection *Protection `json:"protection,omitempty"`
-	// ScratchDir is an empty directory on the host where a new mount namespace mounts
-	// the private tmpfs that holds its overlays' writes. The host never sees that mount.
+	// ScratchDir is an empty directory on the host, the mount point of the private tmpfs
+	// that holds the overlays' writes. The tmpfs is mounted in the new mount namespace only.
 	ScratchDir string `json:"scratchDir,omitempty"`
 }
 

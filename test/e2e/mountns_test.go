@@ -12,8 +12,8 @@ import (
 )
 
 // TestMountNamespace checks that each container has a mount namespace of its own that is a
-// slave of the host's: what it mounts stays inside, what the host mounts later shows inside,
-// and an exec sees the container's mounts.
+// slave of the host's. What it mounts stays inside, what the host mounts later shows
+// inside, and an exec shows the container's mounts.
 func TestMountNamespace(t *testing.T) {
 	s := start(t)
 	p := s.runPod(t, "mountns", s.handler)
@@ -94,7 +94,8 @@ func sharedMount(t *testing.T) string {
 	return dir
 }
 
-// mounted reports whether process pid (or "self") sees a mount point at path.
+// mounted reports whether the mount table of process pid (or "self") has a mount point at
+// path.
 func mounted(t *testing.T, pid, path string) bool {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("/proc", pid, "mountinfo"))

@@ -60,8 +60,8 @@ echo started; exec sleep 600`, configPath, secretPath, cachePath)
 	assertNotOnHost(t, "after the container is removed", suffix, destinations)
 }
 
-// TestVolumeIsolation mounts different content at the same path in two pods: each sees its
-// own.
+// TestVolumeIsolation mounts different content at the same path in two pods, and each
+// reads its own.
 func TestVolumeIsolation(t *testing.T) {
 	s := start(t)
 	path := "/opt/reaper-e2e-" + randomSuffix(t) + "/data"

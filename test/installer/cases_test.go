@@ -195,8 +195,8 @@ func caseConfigDir(t *testing.T, caseDir string) (string, string) {
 }
 
 // rendered returns dir when it has no k3s or rke2 template, and otherwise a copy whose
-// config.toml is the template rendered the way k3s renders it, roughly: the base include
-// replaced by the rendered config, and the lines of other template actions left out.
+// config.toml is the template rendered roughly as k3s renders it. The base include is
+// replaced by the rendered config, and the lines of other template actions are left out.
 func rendered(t *testing.T, dir string) string {
 	t.Helper()
 	template, err := os.ReadFile(filepath.Join(dir, "config-v3.toml.tmpl"))
