@@ -17,8 +17,8 @@ import (
 // ErrConfigNotFound is returned when the containerd root config file does not exist.
 var ErrConfigNotFound = errors.New("containerd config not found")
 
-// ErrUnsupportedVersion is returned when a config schema version is missing or has no known CRI
-// plugin path.
+// ErrUnsupportedVersion is returned when a config schema version has no known CRI plugin
+// path.
 var ErrUnsupportedVersion = errors.New("unsupported containerd config version")
 
 // ContainerdConfig is the part of a containerd root config file that the installer reads.
@@ -107,17 +107,18 @@ func schemaVersion(path string, value any) (int64, error) {
 }
 
 // RuntimePluginID returns the ID of the CRI plugin whose `containerd.runtimes` table holds the
-// runtime handlers in a config of the given schema version.
+// runtime handlers in a config of the given schema version. Version 0 is a file without
+// a version key, which containerd reads as version 1.
 func RuntimePluginID(version int64) (string, error) {
 	switch version {
+	case 0, 1:
+		return "cri", nil
 	case 2:
 		return "io.containerd.grpc.v1.cri", nil
 	case 3, 4:
 		return "io.containerd.cri.v1.runtime", nil
-	case 0:
-		return "", fmt.Errorf("no top-level version key, which containerd reads as version 1: %w; "+
-			"migrate the file with `containerd config migrate` to version 2 or later", ErrUnsupportedVersion)
 	default:
-		return "", fmt.Errorf("version %d: %w; supported versions are 2, 3 and 4", version, ErrUnsupportedVersion)
+		return "", fmt.Errorf("version %d: %w; supported versions are 1 to 4 "+
+			"(a file without a version key is version 1)", version, ErrUnsupportedVersion)
 	}
 }

@@ -119,9 +119,10 @@ func TestRuntimePluginID(t *testing.T) {
 		{version: 2, want: "io.containerd.grpc.v1.cri"},
 		{version: 3, want: "io.containerd.cri.v1.runtime"},
 		{version: 4, want: "io.containerd.cri.v1.runtime"},
-		{version: 0, wantErr: "no top-level version key"},
-		{version: 1, wantErr: "version 1"},
+		{version: 0, want: "cri"},
+		{version: 1, want: "cri"},
 		{version: 5, wantErr: "version 5"},
+		{version: -1, wantErr: "supported versions are 1 to 4"},
 	}
 
 	for _, tt := range tests {

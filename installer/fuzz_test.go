@@ -98,7 +98,7 @@ func assertOnlyReaperKeys(t *testing.T, original map[string]any, edited []byte) 
 		delete(got, "imports")
 	}
 	plugins, _ := got["plugins"].(map[string]any)
-	for _, id := range []string{"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime"} {
+	for _, id := range []string{"cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime"} {
 		cri, _ := plugins[id].(map[string]any)
 		containerd, _ := cri["containerd"].(map[string]any)
 		runtimes, _ := containerd["runtimes"].(map[string]any)

@@ -102,14 +102,9 @@ func TestInstallByConfigVersion(t *testing.T) {
 			wantPlugin: "io.containerd.cri.v1.runtime",
 		},
 		{
-			name:    "missing version",
-			config:  "imports = [\"DROPIN/*.toml\"]\n",
-			wantErr: []string{"no top-level version key"},
-		},
-		{
-			name:    "version 1",
-			config:  "version = 1\nimports = [\"DROPIN/*.toml\"]\n",
-			wantErr: []string{"version 1", "supported versions are 2, 3 and 4"},
+			name:    "version 5",
+			config:  "version = 5\nimports = [\"DROPIN/*.toml\"]\n",
+			wantErr: []string{"version 5", "supported versions are 1 to 4"},
 		},
 		{
 			name:    "invalid TOML",

@@ -8,10 +8,10 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// A schema version 2 config is read by containerd 1.x too, which merges imports one
+// Schema versions 1 and 2 are read by containerd 1.x too, which merges imports one
 // plugin at a time: a drop-in's CRI plugin table would replace the root's whole CRI
-// section. So with version 2 the installer appends its tables to the root config, as
-// a block between these marker lines, and uninstall removes exactly that block.
+// section. So with these versions the installer appends its tables to the root config,
+// as a block between these marker lines, and uninstall removes exactly that block.
 const (
 	rootBlockBegin = "# BEGIN reaper-installer: Reaper's runtime handlers; `reaper-installer uninstall` removes this block."
 	rootBlockEnd   = "# END reaper-installer"
@@ -24,7 +24,7 @@ var ErrForeignHandler = errors.New("runtime handler defined outside reaper-insta
 // usesRootBlock reports whether a config of this schema version gets its handlers
 // in the root config rather than in a drop-in.
 func usesRootBlock(version int64) bool {
-	return version == 2
+	return version <= 2
 }
 
 // lineEnding returns the line ending of content: CRLF when it uses any, else LF.

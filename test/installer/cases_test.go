@@ -89,7 +89,8 @@ func binariesFor(t *testing.T, dir string, binaries map[string]string) []string 
 	if err := toml.Unmarshal(data, &root); err != nil {
 		t.Fatal(err)
 	}
-	if root.Version == 2 {
+	if root.Version <= 2 {
+		// containerd 1.x reads versions 1 and 2, and 2.x migrates them.
 		return []string{binaries["containerd 1.x"], binaries["containerd"]}
 	}
 	return []string{binaries["containerd"]}
