@@ -13,9 +13,14 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestCases")
 
 // caseErrors are the cases whose install must fail, with what the error must contain.
 var caseErrors = map[string][]string{
-	"c08-manual-install-from-old-docs": {"already defines", `runtimes.reaper`, "remove that table"},
+	"c08-manual-install-from-old-docs": {"already defines", `runtimes.reaper`, MigrateFlag, "remove that table"},
 	"c09-invalid-toml":                 {"/etc/containerd/config.toml", "line 10, column"},
 }
+
+// caseMigrations are the cases of caseErrors that install with MigrateForeignHandlers.
+// Their uninstall leaves the config without the foreign tables, and the original in its
+// backup.
+var caseMigrations = map[string]bool{"c08-manual-install-from-old-docs": true}
 
 // TestCases installs into each node configuration of testdata/cases below a host root,
 // and checks the result against testdata/golden, a second install, and the uninstall.
@@ -29,41 +34,72 @@ func TestCases(t *testing.T) {
 		if !c.IsDir() {
 			continue
 		}
-		t.Run(c.Name(), func(t *testing.T) {
-			opts, original := caseHost(t, filepath.Join("testdata/cases", c.Name()))
-			configDir := opts.onHost(filepath.Dir(opts.ContainerdConfig))
+		t.Run(c.Name(), func(t *testing.T) { runCase(t, c.Name()) })
+	}
+}
 
-			plan, err := PlanInstall(opts)
-			if want, ok := caseErrors[c.Name()]; ok {
-				assertCaseError(t, err, want)
-				assertSameTree(t, original, configDir)
-				return
-			}
-			if err != nil {
-				t.Fatalf("PlanInstall: %v", err)
-			}
-			if _, err := plan.Apply(discardLogger()); err != nil {
-				t.Fatalf("Apply: %v", err)
-			}
-			compareGolden(t, filepath.Join("testdata/golden", c.Name()), configDir)
+// runCase installs into the case called name, compares the result with its golden
+// folder, installs again, and uninstalls.
+func runCase(t *testing.T, name string) {
+	opts, original := caseHost(t, filepath.Join("testdata/cases", name))
+	configDir := opts.onHost(filepath.Dir(opts.ContainerdConfig))
 
-			again, err := PlanInstall(opts)
-			if err != nil {
-				t.Fatalf("second PlanInstall: %v", err)
-			}
-			if changed, err := again.Apply(discardLogger()); err != nil || changed {
-				t.Errorf("a second install changed = %v (%v), want no change", changed, err)
-			}
+	plan, err := PlanInstall(opts)
+	if want, ok := caseErrors[name]; ok {
+		assertCaseError(t, err, want)
+		assertSameTree(t, original, configDir)
+		if !caseMigrations[name] {
+			return
+		}
+		opts.MigrateForeignHandlers = true
+		plan, err = PlanInstall(opts)
+	}
+	if err != nil {
+		t.Fatalf("PlanInstall: %v", err)
+	}
+	if _, err := plan.Apply(discardLogger()); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	compareGolden(t, filepath.Join("testdata/golden", name), configDir)
 
-			uninstall, err := PlanUninstall(opts)
-			if err != nil {
-				t.Fatalf("PlanUninstall: %v", err)
-			}
-			if _, err := uninstall.Apply(discardLogger()); err != nil {
-				t.Fatalf("uninstall Apply: %v", err)
-			}
-			assertSameTree(t, original, configDir)
-		})
+	again, err := PlanInstall(opts)
+	if err != nil {
+		t.Fatalf("second PlanInstall: %v", err)
+	}
+	if changed, err := again.Apply(discardLogger()); err != nil || changed {
+		t.Errorf("a second install changed = %v (%v), want no change", changed, err)
+	}
+
+	uninstall, err := PlanUninstall(opts)
+	if err != nil {
+		t.Fatalf("PlanUninstall: %v", err)
+	}
+	if _, err := uninstall.Apply(discardLogger()); err != nil {
+		t.Fatalf("uninstall Apply: %v", err)
+	}
+	if caseMigrations[name] {
+		assertMigrated(t, original, configDir)
+		return
+	}
+	assertSameTree(t, original, configDir)
+}
+
+// assertMigrated checks the config of a migrated case after its uninstall: the backup
+// holds the original, and the config no longer defines the foreign handler.
+func assertMigrated(t *testing.T, original, dir string) {
+	t.Helper()
+	want := readTree(t, original)["config.toml"]
+	got := readTree(t, dir)
+	if got["config.toml.reaper-backup"] != want {
+		t.Errorf("config.toml.reaper-backup is %q, want the original %q", got["config.toml.reaper-backup"], want)
+	}
+	cfg, err := parseContainerdConfig("config.toml", []byte(got["config.toml"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := foreignHandlers("config.toml", []byte(got["config.toml"]), cfg.Version, []Handler{{Name: DefaultHandler}})
+	if err != nil || len(foreign) > 0 {
+		t.Errorf("after uninstall the config still defines %v (%v):\n%s", foreign, err, got["config.toml"])
 	}
 }
 

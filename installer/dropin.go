@@ -66,7 +66,7 @@ func (c *ContainerdConfig) DropInPath() (string, error) {
 	}
 
 	for _, entry := range c.Imports {
-		if dir, ok := importedDir(c.Path, c.HostRoot, entry); ok {
+		if dir, ok := importedDir(c.importPath(entry)); ok {
 			return filepath.Join(dir, DropInName), nil
 		}
 	}
@@ -74,17 +74,19 @@ func (c *ContainerdConfig) DropInPath() (string, error) {
 		c.Path, c.Imports, DropInName, ErrNoDropInDir)
 }
 
-// importedDir returns the directory of an import entry whose last element is a glob matching
-// DropInName and whose directory part contains no glob characters.
-func importedDir(configPath, hostRoot, entry string) (string, bool) {
+// importPath returns where an import entry points in the installer's view: an absolute
+// entry is a path on the host, a relative one is relative to the root config's folder.
+func (c *ContainerdConfig) importPath(entry string) string {
 	pattern := filepath.Clean(entry)
 	if filepath.IsAbs(pattern) {
-		// An absolute import is a path on the host.
-		pattern = filepath.Join("/", hostRoot, pattern)
-	} else {
-		pattern = filepath.Join(filepath.Dir(configPath), pattern)
+		return filepath.Join("/", c.HostRoot, pattern)
 	}
+	return filepath.Join(filepath.Dir(c.Path), pattern)
+}
 
+// importedDir returns the directory of an import pattern whose last element is a glob
+// matching DropInName and whose directory part contains no glob characters.
+func importedDir(pattern string) (string, bool) {
 	dir, base := filepath.Split(pattern)
 	// containerd globs an import only when it contains '*', and filepath.Glob then also expands
 	// '?' and '[' anywhere in the path.

@@ -40,6 +40,10 @@ type Options struct {
 	// Templates are the k3s or rke2 templates of the root config by schema version, or
 	// nil for a root config that nothing renders.
 	Templates map[int64]string
+	// MigrateForeignHandlers takes handler tables of the same names that the installer
+	// did not write out of the root config, instead of failing. The file's original stays
+	// in its backup.
+	MigrateForeignHandlers bool
 	// HostRoot is the folder that shows the host's / to the installer, such as /host in
 	// a pod, or empty for /. ContainerdConfig, InstallDir and LinkDir are paths on the
 	// host, which the installer reads and writes below HostRoot.
@@ -101,6 +105,9 @@ type InstallPlan struct {
 	// handlers go there.
 	TemplatePath string
 	Template     []byte
+	// Migrated are the handlers whose foreign tables the plan takes out of the root
+	// config, with Options.MigrateForeignHandlers.
+	Migrated []string
 }
 
 // PlanInstall reads the containerd config and the source binaries and returns what Apply would
@@ -153,30 +160,57 @@ func (p *InstallPlan) planConfig(opts Options) error {
 		return err
 	}
 
-	if usesRootBlock(cfg.Version) {
-		content, err := os.ReadFile(cfg.Path)
-		if err != nil {
-			return fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
-		}
-
-		p.RootConfig, err = spliceRootBlock(cfg.Path, content, cfg.Version, opts.handlers(), opts.InstallDir)
-		if err != nil {
-			return err
-		}
-		p.RootBlock, err = renderRootBlock(cfg.Version, opts.handlers(), opts.InstallDir, lineEnding(content))
+	content, err := p.rootContent(opts)
+	if err != nil {
 		return err
 	}
+	if usesRootBlock(cfg.Version) {
+		return p.planRootBlock(opts, content)
+	}
 
-	content, err := RenderDropIn(cfg.Version, opts.handlers(), opts.InstallDir)
+	p.DropIn, err = RenderDropIn(cfg.Version, opts.handlers(), opts.InstallDir)
 	if err != nil {
 		return fmt.Errorf("containerd config %s: %w", cfg.Path, err)
 	}
-	p.DropIn = content
 
 	p.DropInPath, err = cfg.DropInPath()
 	if errors.Is(err, ErrNoDropInDir) && len(cfg.Imports) == 0 {
-		return p.planImport()
+		return p.planImport(content)
 	}
+	if err != nil {
+		return err
+	}
+	if len(p.Migrated) > 0 {
+		p.RootConfig = content
+	}
+	return checkImportedHandlers(cfg, opts.handlers(), p.DropInPath)
+}
+
+// rootContent returns the root config's content, or nil when the node has none, without
+// the foreign handler tables when the options migrate them.
+func (p *InstallPlan) rootContent(opts Options) ([]byte, error) {
+	path := p.Config.Path
+	content, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read containerd config %s: %w", path, err)
+	}
+
+	content, p.Migrated, err = resolveForeignHandlers(path, content, p.Config.Version, opts.handlers(), opts.MigrateForeignHandlers)
+	return content, err
+}
+
+// planRootBlock plans the handlers as a block at the end of the root config.
+func (p *InstallPlan) planRootBlock(opts Options, content []byte) error {
+	cfg := p.Config
+	var err error
+	p.RootConfig, err = spliceRootBlock(cfg.Path, content, cfg.Version, opts.handlers(), opts.InstallDir)
+	if err != nil {
+		return err
+	}
+	p.RootBlock, err = renderRootBlock(cfg.Version, opts.handlers(), opts.InstallDir, lineEnding(content))
 	return err
 }
 
@@ -198,17 +232,14 @@ func createdRoot() []byte {
 
 // planImport plans a drop-in in DefaultDropInDir beside a root config that imports no
 // folder, and the one line that imports it.
-func (p *InstallPlan) planImport() error {
+func (p *InstallPlan) planImport(content []byte) error {
 	cfg := p.Config
-	content, err := os.ReadFile(cfg.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		content, err = createdRoot(), nil
-	}
-	if err != nil {
-		return fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
+	if content == nil {
+		content = createdRoot()
 	}
 
 	dir := filepath.Join(filepath.Dir(cfg.Path), DefaultDropInDir)
+	var err error
 	if p.RootConfig, err = spliceImport(cfg.Path, content, cfg.hostPath(dir)); err != nil {
 		return err
 	}

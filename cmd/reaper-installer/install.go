@@ -17,6 +17,7 @@ func newInstallCommand() *cobra.Command {
 		handlers  []string
 		protected []string
 		root      string
+		migrate   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -38,6 +39,7 @@ func newInstallCommand() *cobra.Command {
 				return err
 			}
 			opts.ProtectedRoot = root
+			opts.MigrateForeignHandlers = migrate
 
 			return host.runPlan(cmd, opts, func(opts installer.Options) (plan, error) {
 				return installer.PlanInstall(opts)
@@ -54,6 +56,8 @@ func newInstallCommand() *cobra.Command {
 		"CRI runtime handler to register in the protected mode; empty for none")
 	cmd.Flags().StringVar(&root, "protected-root", "",
 		`host root of the protected handlers: "overlay", whose writes vanish with the container, or "read-only" (default: the shim's, overlay)`)
+	cmd.Flags().BoolVar(&migrate, strings.TrimPrefix(installer.MigrateFlag, "--"), false,
+		"replace runtime handler tables of the same names that were added by hand, such as a reaper table from older guides; the config's original stays in its .reaper-backup copy")
 	return cmd
 }
 
