@@ -18,7 +18,8 @@ import (
 type RestartMethod string
 
 const (
-	// RestartAuto uses systemd when its private socket is there, and fails otherwise.
+	// RestartAuto uses systemd when its private socket is there, else the signal method
+	// when a pid file is given, and fails otherwise.
 	RestartAuto RestartMethod = "auto"
 	// RestartSystemd restarts containerd's systemd unit over D-Bus.
 	RestartSystemd RestartMethod = "systemd"
@@ -45,10 +46,13 @@ const DefaultSystemdUnit = "containerd.service"
 const systemdSocket = "/run/systemd/private"
 
 // NewRestarter returns the restarter of a method; nil for RestartNone. For RestartAuto it
-// picks systemd when its socket is below hostRoot.
-// NOTE: auto does not yet read the distribution table (k3s, rke2, k0s, microk8s units); it
-// restarts unit.
+// picks systemd when its socket is below hostRoot, else the signal method when pidFile
+// is set.
 func NewRestarter(method RestartMethod, hostRoot, unit, pidFile string) (Restarter, error) {
+	if method == RestartAuto {
+		method = autoMethod(hostRoot, pidFile)
+	}
+
 	switch method {
 	case RestartNone:
 		return nil, nil
@@ -59,11 +63,22 @@ func NewRestarter(method RestartMethod, hostRoot, unit, pidFile string) (Restart
 		return SignalRestarter{PIDFile: Options{HostRoot: hostRoot}.onHost(pidFile)}, nil
 	case RestartAuto:
 		socket := Options{HostRoot: hostRoot}.onHost(systemdSocket)
-		if _, err := os.Stat(socket); err != nil {
-			return nil, fmt.Errorf("--restart auto found no systemd at %s (%w); use --restart signal for a supervised containerd, or none", socket, err)
-		}
+		return nil, fmt.Errorf("--restart auto found no systemd at %s and no --containerd-pid-file; "+
+			"use --restart signal with --containerd-pid-file for a supervised containerd, or --restart none and restart containerd yourself", socket)
 	}
 	return SystemdRestarter{Unit: unit, HostRoot: hostRoot}, nil
+}
+
+// autoMethod returns the method that auto stands for on this host: systemd when its
+// socket is there, signal when a pid file is given, or auto itself when neither is.
+func autoMethod(hostRoot, pidFile string) RestartMethod {
+	if _, err := os.Stat(Options{HostRoot: hostRoot}.onHost(systemdSocket)); err == nil {
+		return RestartSystemd
+	}
+	if pidFile != "" {
+		return RestartSignal
+	}
+	return RestartAuto
 }
 
 // Restarter makes containerd load its config again.

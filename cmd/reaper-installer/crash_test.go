@@ -99,7 +99,7 @@ func crashHost(t *testing.T) crashNode {
 // install runs the installer's main in a child process that exits at crashAt, if set.
 func (n crashNode) install(crashAt string) ([]byte, error) {
 	cmd := exec.Command(os.Args[0], "install", "--host-root", n.root, "--source-dir", n.source,
-		"--install-dir", "/opt/reaper/bin", "--link-dir", "/usr/local/bin", "--lock-file", "/run/reaper/installer.lock")
+		"--install-dir", "/opt/reaper/bin", "--link-dir", "/usr/local/bin", "--lock-file", "/run/reaper/installer.lock", "--restart", "none")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "REAPER_INSTALLER_TEST_CRASH_AT="+crashAt)
 	return cmd.CombinedOutput()
 }

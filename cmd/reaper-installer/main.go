@@ -74,8 +74,8 @@ func (f *hostFlags) register(flags *pflag.FlagSet) {
 	f.registerPaths(flags)
 	flags.StringVar(&f.lockFile, "lock-file", installer.DefaultLockFile,
 		"host file whose flock keeps two installers on the node from changing it at once")
-	flags.StringVar(&f.restartMethod, "restart", string(installer.RestartNone),
-		"how to make containerd load a changed config: auto, systemd (restart --systemd-unit over D-Bus), signal (SIGTERM to the pid in --containerd-pid-file, for a supervisor to start containerd again) or none")
+	flags.StringVar(&f.restartMethod, "restart", string(installer.RestartAuto),
+		"how to make containerd load a changed config: auto (systemd if it runs, else signal when --containerd-pid-file is set), systemd (restart --systemd-unit over D-Bus), signal (SIGTERM to the pid in --containerd-pid-file, for a supervisor to start containerd again) or none")
 	flags.StringVar(&f.systemdUnit, "systemd-unit", "", "containerd's systemd unit, for --restart systemd or auto (default: the distribution's, such as containerd.service or k3s.service)")
 	flags.StringVar(&f.pidFile, "containerd-pid-file", "", "file holding containerd's pid, for --restart signal")
 	flags.StringVar(&f.logFile, "containerd-log", "", "containerd's log file, quoted when containerd does not come back after a restart")

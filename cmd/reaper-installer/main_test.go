@@ -4,18 +4,22 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"reaper.dev/reaper/installer"
 )
 
-// runCommand runs the CLI with args and returns its standard output and error.
-// runCommand runs the installer command line with args, and a lock file of the test's own.
+// runCommand runs the installer command line with args, a lock file of the test's own and
+// no restart, and returns its standard output and error.
 func runCommand(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	if len(args) > 0 && (args[0] == "install" || args[0] == "uninstall") {
 		args = append(args, "--lock-file", filepath.Join(t.TempDir(), "installer.lock"))
+		if !slices.Contains(args, "--restart") {
+			args = append(args, "--restart", "none")
+		}
 	}
 	root := newRootCommand()
 	var out bytes.Buffer
