@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,7 @@ func TestCases(t *testing.T) {
 func runCase(t *testing.T, name string) {
 	opts, original := caseHost(t, filepath.Join("testdata/cases", name))
 	configDir := opts.onHost(filepath.Dir(opts.ContainerdConfig))
+	before := hostPaths(t, opts.HostRoot)
 
 	plan, err := PlanInstall(opts)
 	if want, ok := caseErrors[name]; ok {
@@ -82,6 +84,25 @@ func runCase(t *testing.T, name string) {
 		return
 	}
 	assertSameTree(t, original, configDir)
+	if after := hostPaths(t, opts.HostRoot); !slices.Equal(after, before) {
+		t.Errorf("after the uninstall the host has %q, want what it had before the install, %q", after, before)
+	}
+}
+
+// hostPaths returns every file and folder below root, as sorted relative paths.
+func hostPaths(t *testing.T, root string) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir(root, func(path string, _ fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(root, path)
+		paths = append(paths, rel)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(paths)
+	return paths
 }
 
 // assertMigrated checks the config of a migrated case after its uninstall: the backup
@@ -133,14 +154,23 @@ func caseHost(t *testing.T, caseDir string) (Options, string) {
 			t.Fatal(err)
 		}
 	}
-	return Options{
+	opts := Options{
 		HostRoot:          root,
 		ContainerdConfig:  distro.Config,
 		Templates:         distro.Templates,
 		InstallDir:        "/opt/reaper/bin",
 		SourceDir:         source,
 		ProtectedHandlers: []string{DefaultProtectedHandler},
-	}, original
+	}
+
+	// The case's runc options give the cgroup driver, as no kubelet runs.
+	cfg, _ := opts.readConfig()
+	driver, err := DetectCgroupDriver(opts, t.TempDir(), "", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.CgroupDriver = driver.Driver
+	return opts, original
 }
 
 func assertCaseError(t *testing.T, err error, want []string) {
@@ -194,7 +224,7 @@ func assertSameTree(t *testing.T, original, dir string) {
 		}
 	}
 	for name := range got {
-		if _, ok := want[name]; !ok && !strings.HasSuffix(name, ".reaper-backup") {
+		if _, ok := want[name]; !ok {
 			t.Errorf("%s is left over", name)
 		}
 	}

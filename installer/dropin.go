@@ -25,22 +25,30 @@ const (
 
 // Handler is a CRI runtime handler served by the Reaper shim.
 type Handler struct {
-	Name string
+	Name string `json:"name"`
 	// Protected gives the handler the runtime option that turns the protected mode on.
-	Protected bool
+	Protected bool `json:"protected,omitempty"`
 	// ProtectedRoot is "overlay" or "read-only", or empty for the shim's default.
-	ProtectedRoot string
+	ProtectedRoot string `json:"protectedRoot,omitempty"`
+	// SystemdCgroup tells the shim that the kubelet uses the systemd cgroup driver.
+	SystemdCgroup bool `json:"systemdCgroup,omitempty"`
 }
 
 // ProtectedRoots are the values of Handler.ProtectedRoot the shim accepts.
 var ProtectedRoots = []string{"overlay", "read-only"}
 
-// options returns the options table of a protected handler, which containerd passes
-// to the shim with every task.
+// options returns the keys of the handler's options table, which containerd passes to
+// the shim with every task, or "" for none.
 func (h Handler) options() string {
-	options := "Protected = true\n"
+	options := ""
+	if h.Protected {
+		options += "Protected = true\n"
+	}
 	if h.ProtectedRoot != "" {
 		options += fmt.Sprintf("ProtectedRoot = %q\n", h.ProtectedRoot)
+	}
+	if h.SystemdCgroup {
+		options += "SystemdCgroup = true\n"
 	}
 	return options
 }
@@ -147,8 +155,8 @@ func renderHandlerTables(version int64, handlers []Handler, installDir string) (
 		// both are safe inside a quoted and a bare TOML key.
 		fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s]\n", pluginID, handler.Name)
 		out.Write(entry)
-		if handler.Protected {
-			fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s.options]\n%s", pluginID, handler.Name, handler.options())
+		if options := handler.options(); options != "" {
+			fmt.Fprintf(&out, "\n[plugins.%q.containerd.runtimes.%s.options]\n%s", pluginID, handler.Name, options)
 		}
 	}
 	return out.Bytes(), nil

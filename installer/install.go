@@ -40,6 +40,12 @@ type Options struct {
 	// Templates are the k3s or rke2 templates of the root config by schema version, or
 	// nil for a root config that nothing renders.
 	Templates map[int64]string
+	// Containerd is what the running containerd reports, or nil when it could not be
+	// asked. A node without a root config gets one of the schema version it reads.
+	Containerd *Containerd
+	// CgroupDriver is the kubelet's cgroup driver; "systemd" sets SystemdCgroup in the
+	// handlers' options.
+	CgroupDriver string
 	// MigrateForeignHandlers takes handler tables of the same names that the installer
 	// did not write out of the root config, instead of failing. The file's original stays
 	// in its backup.
@@ -74,12 +80,13 @@ func (o Options) handlers() []Handler {
 		names = []string{DefaultHandler}
 	}
 
+	systemd := o.CgroupDriver == CgroupDriverSystemd
 	handlers := make([]Handler, 0, len(names)+len(o.ProtectedHandlers))
 	for _, name := range names {
-		handlers = append(handlers, Handler{Name: name})
+		handlers = append(handlers, Handler{Name: name, SystemdCgroup: systemd})
 	}
 	for _, name := range o.ProtectedHandlers {
-		handlers = append(handlers, Handler{Name: name, Protected: true, ProtectedRoot: o.ProtectedRoot})
+		handlers = append(handlers, Handler{Name: name, Protected: true, ProtectedRoot: o.ProtectedRoot, SystemdCgroup: systemd})
 	}
 	return handlers
 }
@@ -108,6 +115,10 @@ type InstallPlan struct {
 	// Migrated are the handlers whose foreign tables the plan takes out of the root
 	// config, with Options.MigrateForeignHandlers.
 	Migrated []string
+	// CreatedDirs are the folders, as host paths, that the plan creates.
+	CreatedDirs []string
+
+	opts Options
 }
 
 // PlanInstall reads the containerd config and the source binaries and returns what Apply would
@@ -116,12 +127,15 @@ type InstallPlan struct {
 func PlanInstall(opts Options) (*InstallPlan, error) {
 	cfg, err := opts.readConfig()
 	if errors.Is(err, ErrConfigNotFound) {
-		cfg = &ContainerdConfig{Path: opts.onHost(opts.ContainerdConfig), Version: DefaultConfigVersion, HostRoot: opts.HostRoot}
+		cfg = &ContainerdConfig{Path: opts.onHost(opts.ContainerdConfig), Version: opts.createdVersion(), HostRoot: opts.HostRoot}
 	} else if err != nil {
 		return nil, err
 	}
+	if err := opts.checkVersion(cfg); err != nil {
+		return nil, err
+	}
 
-	plan := &InstallPlan{Config: cfg, Link: newShimLink(opts)}
+	plan := &InstallPlan{Config: cfg, Link: newShimLink(opts), opts: opts}
 	for _, handler := range opts.handlers() {
 		plan.Handlers = append(plan.Handlers, handler.Name)
 	}
@@ -141,7 +155,28 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 		}
 		plan.Binaries = append(plan.Binaries, binary)
 	}
+	plan.CreatedDirs = plan.missingDirs()
 	return plan, nil
+}
+
+// missingDirs returns the host paths of the folders that the plan's files need and the
+// host lacks, deepest first.
+func (p *InstallPlan) missingDirs() []string {
+	dirs := []string{p.opts.onHost(p.opts.InstallDir)}
+	if p.Link != nil {
+		dirs = append(dirs, filepath.Dir(p.Link.path))
+	}
+	for _, f := range p.configFiles() {
+		dirs = append(dirs, filepath.Dir(f.path))
+	}
+
+	var missing []string
+	for _, dir := range dirs {
+		for _, d := range missingDirs(dir, p.opts.onHost("/")) {
+			missing = union(missing, []string{p.Config.hostPath(d)})
+		}
+	}
+	return missing
 }
 
 // planConfig plans the config edit: the root block for schema version 2, a drop-in otherwise.
@@ -165,6 +200,9 @@ func (p *InstallPlan) planConfig(opts Options) error {
 		return err
 	}
 	if usesRootBlock(cfg.Version) {
+		if content == nil {
+			content = createdRoot(cfg.Version)
+		}
 		return p.planRootBlock(opts, content)
 	}
 
@@ -215,19 +253,48 @@ func (p *InstallPlan) planRootBlock(opts Options, content []byte) error {
 }
 
 // DefaultConfigVersion is the schema version of the root config the installer writes
-// where there is none, the one containerd 2.x reads.
-// NOTE: containerd 1.x does not read version 3; a node without a root config is taken
-// for containerd 2.x.
+// where there is none, the one containerd 2.x reads. containerd 1.x gets version 2.
 const DefaultConfigVersion = 3
+
+// createdVersion returns the schema version of a root config written for a node that has
+// none: 2 when containerd reports version 1.x, else DefaultConfigVersion.
+// NOTE: with containerd not running, the node is taken for containerd 2.x.
+func (o Options) createdVersion() int64 {
+	if o.Containerd != nil && o.Containerd.Major() == 1 {
+		return 2
+	}
+	return DefaultConfigVersion
+}
+
+// checkVersion fails when the running containerd does not read the config's schema
+// version: versions 3 and 4 need containerd 2.x.
+func (o Options) checkVersion(cfg *ContainerdConfig) error {
+	if o.Containerd == nil || o.Containerd.Major() != 1 || cfg.Version < 3 {
+		return nil
+	}
+	return fmt.Errorf("containerd config %s has version %d, which containerd %s does not read (1.x reads versions 1 and 2); "+
+		"point --containerd-config at the config this containerd runs with", cfg.Path, cfg.Version, o.Containerd.Version)
+}
 
 // createdRootHeader starts a root config the installer wrote because the node had none.
 // Uninstall removes such a file whole, so containerd runs on its defaults again.
-const createdRootHeader = "# Written by reaper-installer: containerd's defaults plus Reaper's drop-in. `reaper-installer uninstall` removes this file.\n"
+const createdRootHeader = "# Written by reaper-installer: containerd's defaults plus Reaper's handlers. `reaper-installer uninstall` removes this file.\n"
 
 // createdRoot returns the root config for a node without one: the header, the version
-// and nothing else, to which planImport adds the import.
-func createdRoot() []byte {
-	return []byte(fmt.Sprintf("%sversion = %d\n", createdRootHeader, DefaultConfigVersion))
+// and nothing else, to which the plan adds the import or the handler block.
+func createdRoot(version int64) []byte {
+	return []byte(fmt.Sprintf("%sversion = %d\n", createdRootHeader, version))
+}
+
+// isCreatedRoot reports whether content is a root config of createdRoot, with the
+// installer's additions removed.
+func isCreatedRoot(content []byte) bool {
+	for _, version := range []int64{2, DefaultConfigVersion} {
+		if bytes.Equal(content, createdRoot(version)) {
+			return true
+		}
+	}
+	return false
 }
 
 // planImport plans a drop-in in DefaultDropInDir beside a root config that imports no
@@ -235,7 +302,7 @@ func createdRoot() []byte {
 func (p *InstallPlan) planImport(content []byte) error {
 	cfg := p.Config
 	if content == nil {
-		content = createdRoot()
+		content = createdRoot(cfg.Version)
 	}
 
 	dir := filepath.Join(filepath.Dir(cfg.Path), DefaultDropInDir)
@@ -251,6 +318,10 @@ func (p *InstallPlan) planImport(content []byte) error {
 // that does not exist yet. It returns whether any file changed, because containerd needs a
 // restart only then. Running it again with the same plan changes nothing.
 func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
+	if err := p.writeRecord(p.opts); err != nil {
+		return false, err
+	}
+
 	changed := false
 	for _, b := range p.Binaries {
 		wrote, err := b.install()
@@ -296,8 +367,16 @@ func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
 		log.Info("containerd template updated", "path", p.TemplatePath, "configVersion", p.Config.Version, "changed", wrote)
 		changed = changed || wrote
 	}
+
+	if len(p.Migrated) > 0 {
+		log.Info("hand-written handler tables replaced; the original config stays in its backup",
+			"handlers", p.Migrated, "backup", p.Config.hostPath(p.Config.Path)+backupSuffix)
+	}
 	return changed, nil
 }
+
+// backupSuffix names the copy of a file from before the installer first edited it.
+const backupSuffix = ".reaper-backup"
 
 // writeRootConfig replaces the root config with content, keeping its mode, unless it already
 // has that content. The first edit keeps the original beside it as PATH.reaper-backup.
@@ -318,7 +397,7 @@ func writeRootConfig(path string, content []byte) (bool, error) {
 		return false, fmt.Errorf("stat containerd config %s: %w", path, err)
 	}
 
-	backup := path + ".reaper-backup"
+	backup := path + backupSuffix
 	if _, err := os.Stat(backup); errors.Is(err, fs.ErrNotExist) {
 		if err := writeFileAtomic(backup, current, info.Mode().Perm()); err != nil {
 			return false, fmt.Errorf("write backup %s: %w", backup, err)

@@ -29,6 +29,10 @@ type Status struct {
 	// Binaries are the installed binaries; Link is the shim link, when there is one.
 	Binaries []BinaryStatus `json:"binaries"`
 	Link     string         `json:"link,omitempty"`
+	// Record is the install record, when there is one, and Drift how the host differs
+	// from it.
+	Record string   `json:"record,omitempty"`
+	Drift  []string `json:"drift,omitempty"`
 }
 
 // BinaryStatus is one installed binary.
@@ -48,33 +52,54 @@ func (s *Status) Installed() bool {
 
 // ReadStatus reads what the installer wrote on the host, and writes nothing.
 func ReadStatus(opts Options) (*Status, error) {
-	status := &Status{ContainerdConfig: opts.ContainerdConfig}
-	if err := status.readBinaries(opts); err != nil {
+	rec, err := ReadRecord(opts)
+	if err != nil {
 		return nil, err
+	}
+	if rec != nil {
+		opts = rec.apply(opts)
+	}
+
+	status := &Status{ContainerdConfig: opts.ContainerdConfig}
+	if err := status.readFiles(opts); err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		status.Record = opts.recordPath()
+		status.Drift = rec.Drift(opts, status.Handlers)
+	}
+	return status, nil
+}
+
+// readFiles reads the binaries and the config files the installer writes.
+func (s *Status) readFiles(opts Options) error {
+	status := s
+	if err := status.readBinaries(opts); err != nil {
+		return err
 	}
 
 	cfg, err := opts.readConfig()
 	if errors.Is(err, ErrConfigNotFound) {
-		return status, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	status.ConfigVersion = cfg.Version
 
 	content, err := os.ReadFile(cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
+		return fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
 	}
 	if err := status.readRootConfig(content); err != nil {
-		return nil, fmt.Errorf("containerd config %s: %w", cfg.Path, err)
+		return fmt.Errorf("containerd config %s: %w", cfg.Path, err)
 	}
 	if template := opts.Templates[cfg.Version]; template != "" {
 		if err := status.readTemplate(opts.onHost(template)); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return status, status.readDropIn(cfg)
+	return status.readDropIn(cfg)
 }
 
 // readTemplate adds the handlers of the installer's block in a k3s or rke2 template.

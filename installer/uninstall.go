@@ -31,14 +31,34 @@ type UninstallPlan struct {
 	// Link is the link to the shim on containerd's PATH to remove, if it points at the
 	// installed shim.
 	Link *shimLink
+	// RecordPath is the install record, removed after the binaries, and Record its
+	// content, or nil when the host has none.
+	RecordPath string
+	Record     *Record
+	// CreatedDirs are the folders the installs created, removed last when empty.
+	CreatedDirs []string
 }
 
-// PlanUninstall finds the drop-in and the binaries that an install would have written. A missing
+// PlanUninstall finds the drop-in and the binaries that an install wrote, at the paths of
+// the install record when there is one, else at those of opts. A missing
 // root config, one without a drop-in directory, or a drop-in that is already gone leave nothing
 // to remove for the config, so uninstalling twice is not an error. The config's version is not
 // checked, because removing the installer's own file needs no plugin path.
 func PlanUninstall(opts Options) (*UninstallPlan, error) {
-	plan := &UninstallPlan{Link: newShimLink(opts)}
+	rec, err := ReadRecord(opts)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		opts = rec.apply(opts)
+	}
+
+	plan := &UninstallPlan{Link: newShimLink(opts), RecordPath: opts.onHost(opts.recordPath()), Record: rec}
+	if rec != nil {
+		for _, dir := range rec.CreatedDirs {
+			plan.CreatedDirs = append(plan.CreatedDirs, opts.onHost(dir))
+		}
+	}
 	for _, name := range Binaries {
 		plan.Binaries = append(plan.Binaries, opts.onHost(filepath.Join(opts.InstallDir, name)))
 	}
@@ -115,7 +135,7 @@ func (p *UninstallPlan) planRootConfig(path string) error {
 	if found || imported {
 		p.RootConfigPath, p.RootConfig = path, stripped
 	}
-	if imported && bytes.Equal(stripped, createdRoot()) {
+	if (found || imported) && isCreatedRoot(stripped) {
 		// The installer wrote the whole file for a node that had none.
 		p.RemoveRootConfig = true
 	}
@@ -131,11 +151,11 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 		if _, err := removeFile(p.RootConfigPath); err != nil {
 			return false, err
 		}
-		_, _ = removeFile(p.RootConfigPath + ".reaper-backup")
+		_, _ = removeFile(p.RootConfigPath + backupSuffix)
 		log.Info("containerd root config removed, containerd runs on its defaults", "path", p.RootConfigPath)
 		changed = true
 	case p.RootConfigPath != "":
-		wrote, err := writeRootConfig(p.RootConfigPath, p.RootConfig)
+		wrote, err := revertFile(log, p.RootConfigPath, p.RootConfig)
 		if err != nil {
 			return false, err
 		}
@@ -144,7 +164,7 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 	}
 
 	if p.TemplatePath != "" {
-		removed, err := p.revertTemplate()
+		removed, err := p.revertTemplate(log)
 		if err != nil {
 			return changed, err
 		}
@@ -178,7 +198,42 @@ func (p *UninstallPlan) Apply(log *slog.Logger) (bool, error) {
 		log.Info("binary removed", "path", path, "changed", removed)
 		changed = changed || removed
 	}
-	return changed, nil
+	return changed, p.removeRecord(log)
+}
+
+// removeRecord removes the install record, then each folder the installs created that
+// is empty now.
+func (p *UninstallPlan) removeRecord(log *slog.Logger) error {
+	if _, err := removeFile(p.RecordPath); err != nil {
+		return err
+	}
+	for _, dir := range p.CreatedDirs {
+		err := os.Remove(dir)
+		if err == nil {
+			log.Info("folder removed", "path", dir)
+		}
+	}
+	return nil
+}
+
+// revertFile writes content to path, and removes the file's backup when it holds the
+// same bytes: the file is as it was before the install. A backup that differs, such as
+// the original of a migrated config, stays.
+func revertFile(log *slog.Logger, path string, content []byte) (bool, error) {
+	wrote, err := writeRootConfig(path, content)
+	if err != nil {
+		return wrote, err
+	}
+
+	backup, err := os.ReadFile(path + backupSuffix)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err == nil && bytes.Equal(backup, content):
+		_, err = removeFile(path + backupSuffix)
+	case err == nil:
+		log.Info("the backup differs from the reverted file and stays", "path", path, "backup", path+backupSuffix)
+	}
+	return wrote, err
 }
 
 // Describe prints what Apply would change: a unified diff of each config file it edits
@@ -224,11 +279,11 @@ func removeFile(path string) (bool, error) {
 }
 
 // revertTemplate writes the template without the installer's block, or removes it.
-func (p *UninstallPlan) revertTemplate() (bool, error) {
+func (p *UninstallPlan) revertTemplate(log *slog.Logger) (bool, error) {
 	if p.Template == nil {
 		removed, err := removeFile(p.TemplatePath)
-		_, _ = removeFile(p.TemplatePath + ".reaper-backup")
+		_, _ = removeFile(p.TemplatePath + backupSuffix)
 		return removed, err
 	}
-	return writeRootConfig(p.TemplatePath, p.Template)
+	return revertFile(log, p.TemplatePath, p.Template)
 }

@@ -38,6 +38,13 @@ type Cgroup interface {
 	Handle() any
 }
 
+// IsSystemdCgroupsPath reports whether cgroupsPath has the systemd form
+// "slice:prefix:name".
+func IsSystemdCgroupsPath(cgroupsPath string) bool {
+	parts := strings.Split(cgroupsPath, ":")
+	return len(parts) == 3 && strings.HasSuffix(parts[0], ".slice")
+}
+
 // CgroupPath turns an OCI cgroupsPath into a path below the cgroup root. The
 // systemd form "slice:prefix:name", which CRI sends when the kubelet uses the
 // systemd cgroup driver, becomes the path systemd would give the scope.
@@ -50,7 +57,7 @@ func CgroupPath(cgroupsPath string) (string, error) {
 		return filepath.Join("/", cgroupsPath), nil
 	}
 
-	if len(parts) != 3 || !strings.HasSuffix(parts[0], ".slice") {
+	if !IsSystemdCgroupsPath(cgroupsPath) {
 		return "", fmt.Errorf("invalid cgroupsPath %q: use a path, or slice:prefix:name for the systemd driver", cgroupsPath)
 	}
 

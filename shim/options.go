@@ -10,6 +10,7 @@ import (
 
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/pelletier/go-toml/v2"
 
 	"reaper.dev/reaper/runtime"
@@ -26,6 +27,9 @@ type options struct {
 	ProtectedRoot string `toml:"ProtectedRoot"`
 	// MaskedPaths are masked in the protected mode, with the default ones.
 	MaskedPaths []string `toml:"MaskedPaths"`
+	// SystemdCgroup says that the kubelet uses the systemd cgroup driver, as runc's key
+	// of that name does. The shim then requires cgroupsPath in the systemd form.
+	SystemdCgroup bool `toml:"SystemdCgroup"`
 
 	// containerd's own keys of the table, read by containerd.
 	TypeURL    string `toml:"TypeUrl"`
@@ -67,7 +71,7 @@ func decodeOptions(body []byte, source string) (options, error) {
 	if err := decoder.Decode(&opts); err != nil {
 		var strict *toml.StrictMissingError
 		if errors.As(err, &strict) {
-			return options{}, fmt.Errorf("invalid runtime options in %s: unknown keys %s (Reaper reads Protected, ProtectedRoot and MaskedPaths)", source, unknownKeys(strict))
+			return options{}, fmt.Errorf("invalid runtime options in %s: unknown keys %s (Reaper reads Protected, ProtectedRoot, MaskedPaths and SystemdCgroup)", source, unknownKeys(strict))
 		}
 		return options{}, fmt.Errorf("invalid runtime options in %s: %w", source, err)
 	}
@@ -86,6 +90,20 @@ func unknownKeys(err *toml.StrictMissingError) string {
 		keys = append(keys, strings.Join(e.Key(), "."))
 	}
 	return strings.Join(keys, ", ")
+}
+
+// checkCgroupDriver fails when the handler is set up for the systemd cgroup driver and
+// the spec's cgroupsPath is a plain path, which the cgroupfs driver sends: the kubelet
+// and the handler disagree, as runc reports too.
+func (o options) checkCgroupDriver(spec *specs.Spec) error {
+	if !o.SystemdCgroup || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return nil
+	}
+	if runtime.IsSystemdCgroupsPath(spec.Linux.CgroupsPath) {
+		return nil
+	}
+	return fmt.Errorf("the runtime handler sets SystemdCgroup = true, but cgroupsPath %q is not of the systemd form slice:prefix:name, "+
+		"so the kubelet uses the cgroupfs driver; run reaper-installer install again to match the kubelet's driver", spec.Linux.CgroupsPath)
 }
 
 // protection returns what the protected mode applies, or nil when it is off.

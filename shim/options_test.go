@@ -8,6 +8,7 @@ import (
 
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"reaper.dev/reaper/runtime/initproc"
 )
@@ -74,4 +75,34 @@ func mustParse(t *testing.T, raw *runtimeoptions.Options) options {
 		t.Fatal(err)
 	}
 	return opts
+}
+
+func TestCheckCgroupDriver(t *testing.T) {
+	systemd := mustParse(t, &runtimeoptions.Options{ConfigBody: []byte("SystemdCgroup = true\n")})
+	cgroupfs := mustParse(t, &runtimeoptions.Options{ConfigBody: []byte("")})
+	slicePath := "kubepods-besteffort-pod1.slice:cri-containerd:abc"
+	plainPath := "/kubepods/besteffort/pod1/abc"
+
+	tests := []struct {
+		name    string
+		opts    options
+		path    string
+		wantErr bool
+	}{
+		{"systemd handler, systemd path", systemd, slicePath, false},
+		{"systemd handler, cgroupfs path", systemd, plainPath, true},
+		{"systemd handler, no cgroup", systemd, "", false},
+		{"default handler, cgroupfs path", cgroupfs, plainPath, false},
+		{"default handler, systemd path", cgroupfs, slicePath, false},
+	}
+	for _, tt := range tests {
+		spec := &specs.Spec{Linux: &specs.Linux{CgroupsPath: tt.path}}
+		err := tt.opts.checkCgroupDriver(spec)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: checkCgroupDriver() = %v, want error %t", tt.name, err, tt.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), plainPath) {
+			t.Errorf("%s: error %q does not name the cgroupsPath", tt.name, err)
+		}
+	}
 }

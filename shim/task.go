@@ -54,6 +54,9 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 	}
 
 	opts, err := parseOptions(r.Options)
+	if err == nil {
+		err = opts.checkCgroupDriver(spec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
 	}

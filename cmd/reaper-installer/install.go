@@ -40,6 +40,9 @@ func newInstallCommand() *cobra.Command {
 			}
 			opts.ProtectedRoot = root
 			opts.MigrateForeignHandlers = migrate
+			if err := host.detectNode(cmd.Context(), &opts); err != nil {
+				return err
+			}
 
 			return host.runPlan(cmd, opts, func(opts installer.Options) (plan, error) {
 				return installer.PlanInstall(opts)

@@ -50,6 +50,11 @@ type hostFlags struct {
 	lockFile         string
 	restartMethod    string
 	dryRun           bool
+	// cgroupDriver is the --cgroup-driver flag, and driver what it names or detects.
+	cgroupDriver string
+	driver       installer.CgroupDriver
+	// containerdErr is why containerd could not be asked for its version and handlers.
+	containerdErr error
 }
 
 // registerPaths adds the flags that locate Reaper's files on the host.
@@ -66,6 +71,8 @@ func (f *hostFlags) registerPaths(flags *pflag.FlagSet) {
 		"absolute directory the Reaper binaries are installed in")
 	flags.StringVar(&f.linkDir, "link-dir", installer.DefaultLinkDir,
 		"folder on containerd's PATH that gets a link to the shim, so containerd finds it by name after a restart; empty for none")
+	flags.StringVar(&f.cgroupDriver, "cgroup-driver", "auto",
+		"the kubelet's cgroup driver, which the handlers must use: auto (from containerd's CRI, the kubelet's flags or config, or runc's options), systemd or cgroupfs")
 }
 
 // register adds the flags of the commands that change the host: the paths, and how to
@@ -137,6 +144,36 @@ func (f *hostFlags) resolveDistro() error {
 	return nil
 }
 
+// detectNode asks the running containerd for its version and handlers, and finds the
+// kubelet's cgroup driver unless --cgroup-driver names it. A containerd that does not
+// answer is no error: it may be stopped, and the install then assumes containerd 2.x.
+func (f *hostFlags) detectNode(ctx context.Context, opts *installer.Options) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opts.Containerd, f.containerdErr = installer.QueryContainerd(ctx, onHost(f.hostRoot, f.containerdSocket))
+
+	switch f.cgroupDriver {
+	case installer.CgroupDriverSystemd, installer.CgroupDriverCgroupfs:
+		f.driver = installer.CgroupDriver{Driver: f.cgroupDriver, Source: "the --cgroup-driver flag"}
+	case "auto":
+		criDriver := ""
+		if opts.Containerd != nil {
+			criDriver = opts.Containerd.CgroupDriver
+		}
+		cfg, _ := installer.ReadContainerdConfig(onHost(f.hostRoot, f.containerdConfig))
+		driver, err := installer.DetectCgroupDriver(*opts, "/proc", criDriver, cfg)
+		if err != nil {
+			return fmt.Errorf("find the kubelet's cgroup driver: %w; set it with --cgroup-driver", err)
+		}
+		f.driver = driver
+	default:
+		return fmt.Errorf("invalid --cgroup-driver %q: use auto, %s or %s", f.cgroupDriver, installer.CgroupDriverSystemd, installer.CgroupDriverCgroupfs)
+	}
+	opts.CgroupDriver = f.driver.Driver
+	return nil
+}
+
 // installedUnit returns the first of units with a unit file on the host, or the first.
 func installedUnit(hostRoot string, units []string) string {
 	for _, unit := range units {
@@ -198,7 +235,7 @@ func (f *hostFlags) restart(opts installer.Options) (*installer.Restart, error) 
 	socket := onHost(f.hostRoot, f.containerdSocket)
 	r := &installer.Restart{
 		Restarter: restarter,
-		Served:    func(ctx context.Context) ([]string, error) { return servedHandlers(ctx, socket) },
+		Served:    func(ctx context.Context) ([]string, error) { return installer.QueryHandlers(ctx, socket) },
 		Timeout:   f.restartTimeout,
 	}
 	if f.logFile != "" {

@@ -1,35 +1,30 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"reaper.dev/reaper/installer"
 )
 
-// criTimeout bounds the CRI Status call of the status command.
-const criTimeout = 5 * time.Second
-
-// nodeStatus is the report of `status`: the installer's files and the handlers containerd serves.
+// nodeStatus is the report of `status`: the installer's files, what containerd serves
+// and the kubelet's cgroup driver.
 type nodeStatus struct {
 	*installer.Status
-	Installed bool `json:"installed"`
-	// Served are the runtime handlers that containerd's CRI lists, and ServedError why
-	// they could not be read.
-	Served      []string `json:"servedHandlers"`
-	ServedError string   `json:"servedError,omitempty"`
+	Installed bool   `json:"installed"`
+	Distro    string `json:"distro"`
+	// Containerd is what containerd's CRI reports, and ServedError why it could not be
+	// asked.
+	Containerd   *installer.Containerd  `json:"containerd,omitempty"`
+	Served       []string               `json:"servedHandlers"`
+	ServedError  string                 `json:"servedError,omitempty"`
+	CgroupDriver installer.CgroupDriver `json:"cgroupDriver"`
 }
 
 func newStatusCommand() *cobra.Command {
@@ -54,10 +49,16 @@ func newStatusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			status := nodeStatus{Status: files, Installed: files.Installed()}
-			status.Served, err = servedHandlers(cmd.Context(), onHost(host.hostRoot, host.containerdSocket))
-			if err != nil {
-				status.ServedError = err.Error()
+			status := nodeStatus{Status: files, Installed: files.Installed(), Distro: host.resolved.Name}
+			if err := host.detectNode(cmd.Context(), &opts); err != nil {
+				return err
+			}
+			status.CgroupDriver = host.driver
+			status.Containerd = opts.Containerd
+			if opts.Containerd != nil {
+				status.Served = opts.Containerd.Handlers
+			} else {
+				status.ServedError = host.containerdErr.Error()
 			}
 
 			if output == "json" {
@@ -74,60 +75,14 @@ func newStatusCommand() *cobra.Command {
 	return cmd
 }
 
-// servedHandlers requests the runtime handlers from containerd's CRI: the runtimeHandlers of
-// the Status response (containerd 2.x), or the runtimes of its verbose config (1.7).
-func servedHandlers(ctx context.Context, socket string) ([]string, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(ctx, criTimeout)
-	defer cancel()
-
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("connect to containerd at %s: %w", socket, err)
-	}
-	defer conn.Close()
-
-	resp, err := runtimeapi.NewRuntimeServiceClient(conn).Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
-	if err != nil {
-		return nil, fmt.Errorf("CRI Status of containerd at %s: %w", socket, err)
-	}
-
-	var handlers []string
-	for _, handler := range resp.GetRuntimeHandlers() {
-		if handler.GetName() != "" {
-			handlers = append(handlers, handler.GetName())
-		}
-	}
-	if len(handlers) == 0 {
-		handlers = configRuntimes(resp.GetInfo()["config"])
-	}
-	sort.Strings(handlers)
-	return handlers, nil
-}
-
-// configRuntimes returns the runtime names of the verbose CRI config of containerd 1.7.
-func configRuntimes(config string) []string {
-	var parsed struct {
-		Containerd struct {
-			Runtimes map[string]json.RawMessage `json:"runtimes"`
-		} `json:"containerd"`
-	}
-	if json.Unmarshal([]byte(config), &parsed) != nil {
-		return nil
-	}
-
-	var names []string
-	for name := range parsed.Containerd.Runtimes {
-		names = append(names, name)
-	}
-	return names
-}
-
 func (s nodeStatus) print(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "installed:         %t\n", s.Installed)
+	fmt.Fprintf(&b, "distribution:      %s\n", s.Distro)
+	if s.Containerd != nil {
+		fmt.Fprintf(&b, "containerd:        %s\n", s.Containerd.Version)
+	}
+	fmt.Fprintf(&b, "cgroup driver:     %s (from %s)\n", s.CgroupDriver.Driver, s.CgroupDriver.Source)
 	fmt.Fprintf(&b, "containerd config: %s (version %d)\n", s.ContainerdConfig, s.ConfigVersion)
 	switch {
 	case s.DropIn != "":
@@ -150,6 +105,12 @@ func (s nodeStatus) print(w io.Writer) error {
 	}
 	if s.Link != "" {
 		fmt.Fprintf(&b, "shim link:         %s\n", s.Link)
+	}
+	if s.Record != "" {
+		fmt.Fprintf(&b, "install record:    %s\n", s.Record)
+	}
+	for _, drift := range s.Drift {
+		fmt.Fprintf(&b, "drift:             %s; run install to repair it\n", drift)
 	}
 
 	if s.ServedError != "" {

@@ -1,0 +1,86 @@
+package installer
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestRecordReportsAndRepairsDrift installs, lets a config manager put back the root
+// config without Reaper's import, and checks that status reports it and that the next
+// install repairs it.
+func TestRecordReportsAndRepairsDrift(t *testing.T) {
+	original := []byte("version = 3\n[grpc]\n  address = '/run/containerd/containerd.sock'\n")
+	opts := caseHostConfig(t, original)
+	install(t, opts)
+
+	status, err := ReadStatus(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.Record == "" || len(status.Drift) != 0 {
+		t.Fatalf("after the install: record %q, drift %q; want a record and no drift", status.Record, status.Drift)
+	}
+
+	if err := os.WriteFile(opts.onHost(opts.ContainerdConfig), original, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, err = ReadStatus(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drift := strings.Join(status.Drift, "\n")
+	for _, want := range []string{"root-config /etc/containerd/config.toml changed", "no longer registers the runtime handler reaper"} {
+		if !strings.Contains(drift, want) {
+			t.Errorf("drift %q does not contain %q", drift, want)
+		}
+	}
+
+	install(t, opts)
+	status, err = ReadStatus(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(status.Drift) != 0 || !status.RootImport {
+		t.Errorf("after the repair: drift %q, imports line %t; want no drift and the line", status.Drift, status.RootImport)
+	}
+}
+
+// TestUninstallFollowsTheRecord installs into a config at a path of its own and
+// uninstalls with the default path: the record leads the uninstall to the right file.
+func TestUninstallFollowsTheRecord(t *testing.T) {
+	original := []byte("version = 2\n")
+	opts := caseHostConfig(t, original)
+	custom := "/etc/containerd/custom.toml"
+	if err := os.Rename(opts.onHost(opts.ContainerdConfig), opts.onHost(custom)); err != nil {
+		t.Fatal(err)
+	}
+	installOpts := opts
+	installOpts.ContainerdConfig = custom
+	install(t, installOpts)
+
+	plan, err := PlanUninstall(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plan.Apply(discardLogger()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(opts.onHost(custom))
+	if err != nil || string(got) != string(original) {
+		t.Errorf("%s after uninstall is %q (%v), want the original %q", custom, got, err, original)
+	}
+	assertNotExist(t, opts.onHost(opts.InstallDir))
+	assertNotExist(t, opts.onHost(custom)+backupSuffix)
+}
+
+func install(t *testing.T, opts Options) {
+	t.Helper()
+	plan, err := PlanInstall(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plan.Apply(discardLogger()); err != nil {
+		t.Fatal(err)
+	}
+}
