@@ -127,13 +127,15 @@ func assertMigrated(t *testing.T, original, dir string) {
 // caseHost copies a case into a new host root, with binaries to install, and returns the
 // installer options for that host, with the distribution it detects, and the case's
 // folder of containerd's config. A case is a node's /etc/containerd, or a tree from the
-// host's / when it holds var/.
+// host's / when it holds var/ or etc/.
 func caseHost(t *testing.T, caseDir string) (Options, string) {
 	t.Helper()
 	root := t.TempDir()
 	hostTree := false
-	if _, err := os.Stat(filepath.Join(caseDir, "var")); err == nil {
-		hostTree = true
+	for _, dir := range []string{"var", "etc"} {
+		if _, err := os.Stat(filepath.Join(caseDir, dir)); err == nil {
+			hostTree = true
+		}
 	}
 	target := filepath.Join(root, "etc/containerd")
 	if hostTree {
@@ -158,6 +160,7 @@ func caseHost(t *testing.T, caseDir string) (Options, string) {
 		HostRoot:          root,
 		ContainerdConfig:  distro.Config,
 		Templates:         distro.Templates,
+		DropInDir:         distro.DropInDir,
 		InstallDir:        "/opt/reaper/bin",
 		SourceDir:         source,
 		ProtectedHandlers: []string{DefaultProtectedHandler},

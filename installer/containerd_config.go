@@ -35,6 +35,9 @@ type ContainerdConfig struct {
 	// HostRoot is the folder that shows the host's / when Path lies below it, or empty
 	// for /. The absolute paths in the file are paths on the host.
 	HostRoot string
+	// DropInDir is the folder, in the installer's view, that the distribution reads
+	// drop-ins from whatever the file imports, such as k0s's containerd.d, or empty.
+	DropInDir string
 }
 
 // hostPath returns the host's name of path, a path below HostRoot.

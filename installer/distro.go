@@ -17,6 +17,9 @@ type Distro struct {
 	// Templates are the templates k3s and rke2 render Config from, by config schema
 	// version. Reaper's tables go there when Config imports no drop-in folder.
 	Templates map[int64]string
+	// DropInDir is a folder the distribution merges drop-ins from whatever Config
+	// imports, or empty.
+	DropInDir string
 	// Socket is containerd's CRI socket.
 	Socket string
 	// Units are the systemd units that run containerd, the most common first.
@@ -30,12 +33,17 @@ var Distros = []Distro{
 	rancher("k3s", "/var/lib/rancher/k3s", []string{"k3s.service", "k3s-agent.service"}),
 	rancher("rke2", "/var/lib/rancher/rke2", []string{"rke2-server.service", "rke2-agent.service"}),
 	{
-		Name:   "k0s",
-		Config: "/etc/k0s/containerd.toml",
-		Socket: "/run/k0s/containerd.sock",
-		Units:  []string{"k0sworker.service", "k0scontroller.service"},
+		// k0s generates Config and merges the CRI tables of the files in DropInDir into
+		// a file that Config imports.
+		Name:      "k0s",
+		Config:    "/etc/k0s/containerd.toml",
+		DropInDir: "/etc/k0s/containerd.d",
+		Socket:    "/run/k0s/containerd.sock",
+		Units:     []string{"k0sworker.service", "k0scontroller.service"},
 	},
 	{
+		// microk8s renders its containerd.toml from Config, replacing ${SNAP} and
+		// ${SNAP_DATA}, at every start of containerd; Reaper edits Config.
 		Name:   "microk8s",
 		Config: "/var/snap/microk8s/current/args/containerd-template.toml",
 		Socket: "/var/snap/microk8s/common/run/containerd.sock",

@@ -64,11 +64,15 @@ var ErrNoDropInDir = errors.New("containerd config imports no drop-in directory"
 // handlerPattern is the RFC 1123 label that Kubernetes requires of a RuntimeClass handler.
 var handlerPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
-// DropInPath returns where the Reaper drop-in goes: DropInName inside the directory of the first
+// DropInPath returns where the Reaper drop-in goes: DropInName inside DropInDir when the
+// distribution gives one, else inside the directory of the first
 // import that is a directory glob matching that name, such as `/etc/containerd/conf.d/*.toml`.
 // Relative imports are resolved against the root config's directory, as containerd does.
 // A config without a usable import returns an error wrapping ErrNoDropInDir.
 func (c *ContainerdConfig) DropInPath() (string, error) {
+	if c.DropInDir != "" {
+		return filepath.Join(c.DropInDir, DropInName), nil
+	}
 	if len(c.Imports) == 0 {
 		return "", fmt.Errorf("containerd config %s has no imports: %w", c.Path, ErrNoDropInDir)
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	// did not write out of the root config, instead of failing. The file's original stays
 	// in its backup.
 	MigrateForeignHandlers bool
+	// DropInDir is a folder the distribution reads drop-ins from, whatever the root
+	// config imports, such as k0s's /etc/k0s/containerd.d, or empty.
+	DropInDir string
 	// HostRoot is the folder that shows the host's / to the installer, such as /host in
 	// a pod, or empty for /. ContainerdConfig, InstallDir and LinkDir are paths on the
 	// host, which the installer reads and writes below HostRoot.
@@ -64,13 +67,17 @@ func (o Options) onHost(path string) string {
 	return filepath.Join(o.HostRoot, path)
 }
 
-// readConfig reads the root config, with the host root it lies under.
+// readConfig reads the root config, with the host root it lies under and the
+// distribution's drop-in folder.
 func (o Options) readConfig() (*ContainerdConfig, error) {
 	cfg, err := ReadContainerdConfig(o.onHost(o.ContainerdConfig))
 	if err != nil {
 		return nil, err
 	}
 	cfg.HostRoot = o.HostRoot
+	if o.DropInDir != "" {
+		cfg.DropInDir = o.onHost(o.DropInDir)
+	}
 	return cfg, nil
 }
 
@@ -199,7 +206,7 @@ func (p *InstallPlan) planConfig(opts Options) error {
 	if err != nil {
 		return err
 	}
-	if usesRootBlock(cfg.Version) {
+	if usesRootBlock(cfg.Version) && cfg.DropInDir == "" {
 		if content == nil {
 			content = createdRoot(cfg.Version)
 		}

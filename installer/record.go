@@ -38,6 +38,8 @@ type Record struct {
 	// Template is the k3s or rke2 template of ConfigVersion, when the root config is
 	// rendered from one.
 	Template   string    `json:"template,omitempty"`
+	// DropInDir is the distribution's drop-in folder, when it has one.
+	DropInDir  string    `json:"dropInDir,omitempty"`
 	InstallDir string    `json:"installDir"`
 	LinkDir    string    `json:"linkDir,omitempty"`
 	Handlers   []Handler `json:"handlers"`
@@ -91,6 +93,7 @@ func (r *Record) apply(opts Options) Options {
 	opts.ContainerdConfig = r.ContainerdConfig
 	opts.InstallDir = r.InstallDir
 	opts.LinkDir = r.LinkDir
+	opts.DropInDir = r.DropInDir
 	opts.Templates = nil
 	if r.Template != "" {
 		opts.Templates = map[int64]string{r.ConfigVersion: r.Template}
@@ -106,6 +109,7 @@ func (p *InstallPlan) newRecord(opts Options, previous *Record) (*Record, error)
 		ContainerdConfig: opts.ContainerdConfig,
 		ConfigVersion:    p.Config.Version,
 		Template:         p.template(opts),
+		DropInDir:        opts.DropInDir,
 		InstallDir:       opts.InstallDir,
 		LinkDir:          opts.LinkDir,
 		Handlers:         opts.handlers(),

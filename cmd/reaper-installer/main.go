@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -105,6 +106,7 @@ func (f *hostFlags) options() (installer.Options, error) {
 	opts := installer.Options{HostRoot: f.hostRoot, ContainerdConfig: f.containerdConfig, InstallDir: f.installDir, LinkDir: f.linkDir}
 	if f.containerdConfig == f.resolved.Config {
 		opts.Templates = f.resolved.Templates
+		opts.DropInDir = f.resolved.DropInDir
 	}
 	return opts, nil
 }
@@ -133,8 +135,10 @@ func (f *hostFlags) resolveDistro() error {
 	}
 	if f.containerdSocket == "" {
 		f.containerdSocket = f.resolved.Socket
-		// A socket that the root config sets wins over the distribution's default.
-		if cfg, err := installer.ReadContainerdConfig(onHost(f.hostRoot, f.containerdConfig)); err == nil && cfg.Address != "" {
+		// A socket that the root config sets wins over the distribution's default, unless
+		// it holds a variable of a template, such as microk8s's ${SNAP_COMMON}.
+		cfg, err := installer.ReadContainerdConfig(onHost(f.hostRoot, f.containerdConfig))
+		if err == nil && cfg.Address != "" && !strings.Contains(cfg.Address, "${") {
 			f.containerdSocket = cfg.Address
 		}
 	}

@@ -45,10 +45,10 @@ func TestGoldenConfigsLoad(t *testing.T) {
 	for _, c := range cases {
 		original, mountPoint := caseConfigDir(t, filepath.Join(golden, "..", "cases", c.Name()))
 		installed := filepath.Join(golden, c.Name())
-		for _, binary := range binariesFor(t, installed, binaries) {
+		for _, binary := range binariesFor(t, rendered(t, installed, ""), binaries) {
 			t.Run(c.Name()+"/"+filepath.Base(filepath.Dir(filepath.Dir(binary))), func(t *testing.T) {
-				before := dumpConfig(t, binary, rendered(t, original), mountPoint)
-				after := dumpConfig(t, binary, rendered(t, installed), mountPoint)
+				before := dumpConfig(t, binary, rendered(t, original, binary), mountPoint)
+				after := dumpConfig(t, binary, rendered(t, installed, binary), mountPoint)
 
 				plugin := criPlugin(t, after)
 				runtimes := runtimesOf(after, plugin)
@@ -184,28 +184,46 @@ func changedKeys(prefix string, before, after map[string]any) []string {
 // holds a tree from the host's /.
 func caseConfigDir(t *testing.T, caseDir string) (string, string) {
 	t.Helper()
-	configs, err := filepath.Glob(filepath.Join(caseDir, "var/lib/rancher/*/agent/etc/containerd/config.toml"))
-	if err != nil {
-		t.Fatal(err)
+	for _, pattern := range []string{"var/lib/rancher/*/agent/etc/containerd/config.toml", "etc/k0s/containerd.toml"} {
+		configs, err := filepath.Glob(filepath.Join(caseDir, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(configs) > 0 {
+			dir := filepath.Dir(configs[0])
+			return dir, strings.TrimPrefix(dir, caseDir)
+		}
 	}
-	if len(configs) == 0 {
-		return caseDir, "/etc/containerd"
+	// microk8s's template names no path of its own folder, and /var/snap is not
+	// a tmpfs in the dump's namespace, so it is shown at /etc/containerd.
+	if dir := filepath.Join(caseDir, microk8sArgs); isDir(dir) {
+		return dir, "/etc/containerd"
 	}
-	dir := filepath.Dir(configs[0])
-	return dir, strings.TrimPrefix(dir, caseDir)
+	return caseDir, "/etc/containerd"
+}
+
+// microk8sArgs is microk8s's folder of containerd's template.
+const microk8sArgs = "var/snap/microk8s/current/args"
+
+func isDir(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }
 
 // rendered returns dir when it has no k3s or rke2 template, and otherwise a copy whose
 // config.toml is the template rendered roughly as k3s renders it. The base include is
 // replaced by the rendered config, and the lines of other template actions are left out.
-func rendered(t *testing.T, dir string) string {
+func rendered(t *testing.T, dir, binary string) string {
 	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "containerd.toml")); err == nil {
+		return renderedK0s(t, dir, binary)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "containerd-template.toml")); err == nil {
+		return renderedMicrok8s(t, dir)
+	}
 	template, err := os.ReadFile(filepath.Join(dir, "config-v3.toml.tmpl"))
 	if os.IsNotExist(err) {
 		return dir
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	base, err := os.ReadFile(filepath.Join(dir, "config.toml"))
 	if err != nil {
@@ -223,11 +241,104 @@ func rendered(t *testing.T, dir string) string {
 		}
 	}
 
+	return withConfig(t, dir, out.String())
+}
+
+// renderedK0s returns a copy of a k0s config folder as k0s runs it: the default CRI
+// config of binary, when set, and the drop-ins of containerd.d merged key by key into
+// one file, which config.toml imports in place of the file k0s writes that merge to.
+// containerd 1.x would let each drop-in's CRI table replace the one before.
+func renderedK0s(t *testing.T, dir, binary string) string {
+	t.Helper()
+	root, err := os.ReadFile(filepath.Join(dir, "containerd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIns, err := filepath.Glob(filepath.Join(dir, "containerd.d", "*.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	merged := map[string]any{}
+	if binary != "" {
+		merged = defaultCRIConfig(t, binary)
+	}
+	for _, path := range dropIns {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dropIn map[string]any
+		if err := toml.Unmarshal(data, &dropIn); err != nil {
+			t.Fatalf("drop-in %s: %v", path, err)
+		}
+		mergeTables(merged, dropIn)
+	}
+	data, err := toml.Marshal(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	copied := withConfig(t, dir, strings.Replace(string(root), `"/run/k0s/containerd-cri.toml"`, `"/etc/k0s/k0s-cri.toml"`, 1))
+	if err := os.WriteFile(filepath.Join(copied, "k0s-cri.toml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return copied
+}
+
+// defaultCRIConfig returns the config of `containerd config default` with only the CRI
+// plugin's table, which k0s starts its merge from.
+func defaultCRIConfig(t *testing.T, binary string) map[string]any {
+	t.Helper()
+	out, err := exec.Command(binary, "config", "default").Output()
+	if err != nil {
+		t.Fatalf("%s config default: %v", binary, err)
+	}
+	var config map[string]any
+	if err := toml.Unmarshal(out, &config); err != nil {
+		t.Fatal(err)
+	}
+	plugins, _ := config["plugins"].(map[string]any)
+	const cri = "io.containerd.grpc.v1.cri"
+	return map[string]any{"version": config["version"], "plugins": map[string]any{cri: plugins[cri]}}
+}
+
+// mergeTables merges src into dst, table by table.
+func mergeTables(dst, src map[string]any) {
+	for key, value := range src {
+		table, isTable := value.(map[string]any)
+		existing, hasTable := dst[key].(map[string]any)
+		if isTable && hasTable {
+			mergeTables(existing, table)
+			continue
+		}
+		dst[key] = value
+	}
+}
+
+// renderedMicrok8s returns a copy of microk8s's args folder whose config.toml is the
+// template with its variables replaced, as microk8s does at every start.
+func renderedMicrok8s(t *testing.T, dir string) string {
+	t.Helper()
+	template, err := os.ReadFile(filepath.Join(dir, "containerd-template.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{
+		"SNAP": "/snap/microk8s/current", "SNAP_DATA": "/var/snap/microk8s/current",
+		"SNAP_COMMON": "/var/snap/microk8s/common", "SNAPSHOTTER": "overlayfs", "RUNTIME": "runc",
+	}
+	return withConfig(t, dir, os.Expand(string(template), func(name string) string { return values[name] }))
+}
+
+// withConfig returns a copy of dir whose config.toml holds config.
+func withConfig(t *testing.T, dir, config string) string {
+	t.Helper()
 	copied := t.TempDir()
 	if err := os.CopyFS(copied, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(copied, "config.toml"), []byte(out.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(copied, "config.toml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return copied
