@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -174,5 +175,53 @@ func TestInstallDetectsK3s(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config-v3.toml.tmpl")); !os.IsNotExist(err) {
 		t.Errorf("uninstall left the template it wrote (%v)", err)
+	}
+}
+
+// TestStatusOfDistros checks what status finds on k0s and microk8s nodes: the distribution,
+// its drop-in folder or template, and its socket, not a templated [grpc] address.
+func TestStatusOfDistros(t *testing.T) {
+	tests := map[string]struct{ distro, socket, dropIn string }{
+		"c12-k0s-containerd-d":  {"k0s", "/run/k0s/containerd.sock", "/etc/k0s/containerd.d/reaper.toml"},
+		"c13-microk8s-template": {"microk8s", "/var/snap/microk8s/common/run/containerd.sock", ""},
+	}
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			if err := os.CopyFS(root, os.DirFS("../../installer/testdata/cases/"+name)); err != nil {
+				t.Fatal(err)
+			}
+			_, _, sourceDir := newHost(t)
+			if _, err := runCommand(t, "install", "--host-root", root, "--source-dir", sourceDir, "--link-dir", ""); err != nil {
+				t.Fatalf("install: %v", err)
+			}
+
+			out, err := runCommand(t, "status", "--host-root", root, "--link-dir", "", "-o", "json")
+			if err != nil {
+				t.Fatalf("status: %v", err)
+			}
+			var status struct {
+				Distro      string   `json:"distro"`
+				DropIn      string   `json:"dropIn"`
+				RootBlock   bool     `json:"rootBlock"`
+				Handlers    []string `json:"handlers"`
+				ServedError string   `json:"servedError"`
+			}
+			if err := json.Unmarshal([]byte(out), &status); err != nil {
+				t.Fatalf("status -o json: %v\n%s", err, out)
+			}
+			if status.Distro != want.distro || !strings.Contains(status.ServedError, filepath.Join(root, want.socket)) {
+				t.Errorf("status found %s with the socket error %q, want %s at %s", status.Distro, status.ServedError, want.distro, want.socket)
+			}
+			if want.dropIn != "" && status.DropIn != filepath.Join(root, want.dropIn) {
+				t.Errorf("status reports the drop-in %q, want %s", status.DropIn, want.dropIn)
+			}
+			if want.dropIn == "" && !status.RootBlock {
+				t.Error("status reports no handler block in the template")
+			}
+			if !slices.Contains(status.Handlers, "reaper") {
+				t.Errorf("status reports the handlers %q, want reaper among them", status.Handlers)
+			}
+		})
 	}
 }
