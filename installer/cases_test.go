@@ -106,7 +106,7 @@ func hostPaths(t *testing.T, root string) []string {
 }
 
 // assertMigrated checks the config of a migrated case after its uninstall: the backup
-// holds the original, and the config no longer defines the foreign handler.
+// contains the original, and the config no longer defines the foreign handler.
 func assertMigrated(t *testing.T, original, dir string) {
 	t.Helper()
 	want := readTree(t, original)["config.toml"]

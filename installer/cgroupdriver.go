@@ -60,7 +60,7 @@ func DetectCgroupDriver(opts Options, procDir, criDriver string, cfg *Containerd
 	return CgroupDriver{CgroupDriverCgroupfs, "the kubelet's default, as nothing on the node sets another"}, nil
 }
 
-// checkedDriver fails unless driver is one the kubelet knows.
+// checkedDriver fails unless driver is a kubelet cgroup driver.
 func checkedDriver(driver, source string) (CgroupDriver, error) {
 	if driver != CgroupDriverSystemd && driver != CgroupDriverCgroupfs {
 		return CgroupDriver{}, fmt.Errorf("%s sets the cgroup driver %q: expected %s or %s", source, driver, CgroupDriverSystemd, CgroupDriverCgroupfs)

@@ -38,7 +38,7 @@ func (c *Containerd) Major() int {
 	return major
 }
 
-// QueryContainerd asks the containerd at socket, a path in the installer's view, for its
+// QueryContainerd requests from the containerd at socket, a path in the installer's view, its
 // version, served handlers and cgroup driver.
 func QueryContainerd(ctx context.Context, socket string) (*Containerd, error) {
 	info := &Containerd{}

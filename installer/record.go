@@ -37,7 +37,7 @@ type Record struct {
 	ConfigVersion    int64  `json:"configVersion"`
 	// Template is the k3s or rke2 template of ConfigVersion, when the root config is
 	// rendered from one.
-	Template   string    `json:"template,omitempty"`
+	Template string `json:"template,omitempty"`
 	// DropInDir is the distribution's drop-in folder, when it has one.
 	DropInDir  string    `json:"dropInDir,omitempty"`
 	InstallDir string    `json:"installDir"`

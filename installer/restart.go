@@ -69,7 +69,7 @@ func NewRestarter(method RestartMethod, hostRoot, unit, pidFile string) (Restart
 	return SystemdRestarter{Unit: unit, HostRoot: hostRoot}, nil
 }
 
-// autoMethod returns the method that auto stands for on this host: systemd when its
+// autoMethod returns the method that auto selects on this host: systemd when its
 // socket is there, signal when a pid file is given, or auto itself when neither is.
 func autoMethod(hostRoot, pidFile string) RestartMethod {
 	if _, err := os.Stat(Options{HostRoot: hostRoot}.onHost(systemdSocket)); err == nil {

@@ -216,7 +216,7 @@ func (p *UninstallPlan) removeRecord(log *slog.Logger) error {
 	return nil
 }
 
-// revertFile writes content to path, and removes the file's backup when it holds the
+// revertFile writes content to path, and removes the file's backup when it contains the
 // same bytes: the file is as it was before the install. A backup that differs, such as
 // the original of a migrated config, stays.
 func revertFile(log *slog.Logger, path string, content []byte) (bool, error) {

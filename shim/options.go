@@ -27,7 +27,7 @@ type options struct {
 	ProtectedRoot string `toml:"ProtectedRoot"`
 	// MaskedPaths are masked in the protected mode, with the default ones.
 	MaskedPaths []string `toml:"MaskedPaths"`
-	// SystemdCgroup says that the kubelet uses the systemd cgroup driver, as runc's key
+	// SystemdCgroup marks that the kubelet uses the systemd cgroup driver, as runc's key
 	// of that name does. The shim then requires cgroupsPath in the systemd form.
 	SystemdCgroup bool `toml:"SystemdCgroup"`
 

@@ -54,7 +54,7 @@ type hostFlags struct {
 	// cgroupDriver is the --cgroup-driver flag, and driver what it names or detects.
 	cgroupDriver string
 	driver       installer.CgroupDriver
-	// containerdErr is why containerd could not be asked for its version and handlers.
+	// containerdErr is why the CRI request for containerd's version and handlers failed.
 	containerdErr error
 }
 
@@ -136,7 +136,7 @@ func (f *hostFlags) resolveDistro() error {
 	if f.containerdSocket == "" {
 		f.containerdSocket = f.resolved.Socket
 		// A socket that the root config sets wins over the distribution's default, unless
-		// it holds a variable of a template, such as microk8s's ${SNAP_COMMON}.
+		// it contains a template variable, such as microk8s's ${SNAP_COMMON}.
 		cfg, err := installer.ReadContainerdConfig(onHost(f.hostRoot, f.containerdConfig))
 		if err == nil && cfg.Address != "" && !strings.Contains(cfg.Address, "${") {
 			f.containerdSocket = cfg.Address
@@ -148,9 +148,9 @@ func (f *hostFlags) resolveDistro() error {
 	return nil
 }
 
-// detectNode asks the running containerd for its version and handlers, and finds the
+// detectNode requests the running containerd's version and handlers, and finds the
 // kubelet's cgroup driver unless --cgroup-driver names it. A containerd that does not
-// answer is no error: it may be stopped, and the install then assumes containerd 2.x.
+// respond is not an error: it may be stopped, and the install then assumes containerd 2.x.
 func (f *hostFlags) detectNode(ctx context.Context, opts *installer.Options) error {
 	if ctx == nil {
 		ctx = context.Background()

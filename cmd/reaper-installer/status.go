@@ -19,8 +19,8 @@ type nodeStatus struct {
 	*installer.Status
 	Installed bool   `json:"installed"`
 	Distro    string `json:"distro"`
-	// Containerd is what containerd's CRI reports, and ServedError why it could not be
-	// asked.
+	// Containerd is what containerd's CRI reports, and ServedError why the request
+	// failed.
 	Containerd   *installer.Containerd  `json:"containerd,omitempty"`
 	Served       []string               `json:"servedHandlers"`
 	ServedError  string                 `json:"servedError,omitempty"`

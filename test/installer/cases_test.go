@@ -331,7 +331,7 @@ func renderedMicrok8s(t *testing.T, dir string) string {
 	return withConfig(t, dir, os.Expand(string(template), func(name string) string { return values[name] }))
 }
 
-// withConfig returns a copy of dir whose config.toml holds config.
+// withConfig returns a copy of dir whose config.toml contains config.
 func withConfig(t *testing.T, dir, config string) string {
 	t.Helper()
 	copied := t.TempDir()
