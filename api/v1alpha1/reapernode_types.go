@@ -62,7 +62,8 @@ type ReaperNodeSpec struct {
 	ContainerdSocket string `json:"containerdSocket,omitempty"`
 
 	// restartMethod sets how the agent makes containerd load a changed config.
-	// "auto" restarts containerd through systemd, and fails on a node without systemd.
+	// "auto" uses systemd when the node runs it, else the signal method when the agent is
+	// given containerd's pid file, and fails when neither applies.
 	// "systemd" restarts containerd's systemd unit over D-Bus.
 	// "signal" stops containerd with SIGTERM, and its supervisor starts it again.
 	// "none" changes the config and leaves the restart to the node's administrator.
