@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components unit e2e compat critest installer-cases test demo bench lint clean distclean
+.PHONY: build components unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -62,6 +62,15 @@ bench: components build
 ## lint: go vet, gofmt check and golangci-lint
 lint:
 	hack/lint.sh
+
+## generate: write the API deep-copy code, the CRDs under config/crd/bases and the controller's
+## ClusterRole config/rbac/role.yaml with the pinned controller-gen
+generate:
+	hack/generate.sh
+
+## verify: run generate and fail if a generated file differs from the committed one
+verify:
+	hack/verify.sh
 
 ## clean: remove bin/ and the image tarballs; the component builds in .cache stay
 clean:

@@ -13,6 +13,7 @@ CNI_PLUGINS_VERSION=${CNI_PLUGINS_VERSION:-v1.10.0}
 # The containerd versions make compat runs the CRI suite on, besides the pinned one.
 COMPAT_VERSIONS=${COMPAT_VERSIONS:-"v1.7.35 v2.0.14 v2.2.9"}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
+CONTROLLER_GEN_VERSION=${CONTROLLER_GEN_VERSION:-v0.23.0}
 
 # Each component version is installed into its own folder, so a version bump rebuilds only
 # that component and the old build stays usable for a side-by-side run.
@@ -30,6 +31,7 @@ runc_bin() { echo "$CACHE_DIR/runc-$RUNC_VERSION/bin"; }
 crictl_bin() { echo "$CACHE_DIR/crictl-$CRICTL_VERSION/bin"; }
 cni_plugins_bin() { echo "$CACHE_DIR/cni-plugins-$CNI_PLUGINS_VERSION/bin"; }
 golangci_lint_bin() { echo "$CACHE_DIR/golangci-lint-$GOLANGCI_LINT_VERSION/bin"; }
+controller_gen_bin() { echo "$CACHE_DIR/controller-gen-$CONTROLLER_GEN_VERSION/bin"; }
 images_dir() { echo "$CACHE_DIR/images"; }
 
 # Images built by hack/images.sh. containerd-up.sh pins PAUSE_IMAGE as the CRI sandbox image.
