@@ -21,7 +21,7 @@ func newInstallCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Copy the Reaper binaries and register the runtime handlers in a containerd drop-in",
+		Short: "Copy the Reaper binaries and register the runtime handlers with containerd",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := host.options()

@@ -1,5 +1,5 @@
 // Command reaper-installer installs the Reaper runtime on a node: it copies the Reaper binaries
-// and registers the runtime handlers with containerd through a drop-in config file.
+// and registers the runtime handlers with containerd, and reverts both on uninstall.
 package main
 
 import (

@@ -34,7 +34,7 @@ func newStatusCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Print what the installer put on this host and which handlers containerd serves",
+		Short: "Print what the installer put on this host, its drift, and what containerd serves",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {

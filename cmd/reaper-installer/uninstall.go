@@ -10,7 +10,7 @@ func newUninstallCommand() *cobra.Command {
 	var host hostFlags
 	cmd := &cobra.Command{
 		Use:   "uninstall",
-		Short: "Remove the Reaper containerd drop-in, then the installed Reaper binaries",
+		Short: "Revert the containerd config files that install wrote, then remove the Reaper binaries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := host.options()
