@@ -25,8 +25,8 @@ var ErrUnsupportedVersion = errors.New("unsupported containerd config version")
 type ContainerdConfig struct {
 	// Path is the file the values were read from.
 	Path string
-	// Version is the config schema version (the top-level `version` key), or 0 when the key is
-	// missing. containerd reads a file without it as version 1.
+	// Version is the config schema version, the top-level `version` key. A file without
+	// the key is version 1, as containerd reads it.
 	Version int64
 	// Imports are the top-level `imports` entries as written, possibly relative or globs.
 	Imports []string
@@ -96,10 +96,10 @@ func decodeError(path string, err error) error {
 	return fmt.Errorf("parse containerd config %s: %w", path, err)
 }
 
-// schemaVersion returns the decoded `version` value, or 0 when the key is missing.
+// schemaVersion returns the decoded `version` value, or 1 when the key is missing.
 func schemaVersion(path string, value any) (int64, error) {
 	if value == nil {
-		return 0, nil
+		return 1, nil
 	}
 	version, ok := value.(int64)
 	if !ok {
@@ -110,11 +110,10 @@ func schemaVersion(path string, value any) (int64, error) {
 }
 
 // RuntimePluginID returns the ID of the CRI plugin whose `containerd.runtimes` table holds the
-// runtime handlers in a config of the given schema version. Version 0 is a file without
-// a version key, which containerd reads as version 1.
+// runtime handlers in a config of the given schema version.
 func RuntimePluginID(version int64) (string, error) {
 	switch version {
-	case 0, 1:
+	case 1:
 		return "cri", nil
 	case 2:
 		return "io.containerd.grpc.v1.cri", nil

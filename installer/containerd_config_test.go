@@ -46,7 +46,7 @@ func TestReadContainerdConfig(t *testing.T) {
 		{
 			name:        "version mentioned only in a comment and a string",
 			content:     "# version = 2\nroot = \"version = 3\"\n",
-			wantVersion: 0,
+			wantVersion: 1,
 		},
 		{
 			name:      "invalid TOML",
@@ -119,7 +119,7 @@ func TestRuntimePluginID(t *testing.T) {
 		{version: 2, want: "io.containerd.grpc.v1.cri"},
 		{version: 3, want: "io.containerd.cri.v1.runtime"},
 		{version: 4, want: "io.containerd.cri.v1.runtime"},
-		{version: 0, want: "cri"},
+		{version: 0, wantErr: "version 0"},
 		{version: 1, want: "cri"},
 		{version: 5, wantErr: "version 5"},
 		{version: -1, wantErr: "supported versions are 1 to 4"},

@@ -132,6 +132,10 @@ type InstallPlan struct {
 // write. It writes nothing, so it also serves a dry run. It fails with no edits when the config
 // version is not supported or the config imports no drop-in directory.
 func PlanInstall(opts Options) (*InstallPlan, error) {
+	if err := opts.checkRecord(); err != nil {
+		return nil, err
+	}
+
 	cfg, err := opts.readConfig()
 	if errors.Is(err, ErrConfigNotFound) {
 		cfg = &ContainerdConfig{Path: opts.onHost(opts.ContainerdConfig), Version: opts.createdVersion(), HostRoot: opts.HostRoot}

@@ -1,6 +1,7 @@
 package installer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -86,6 +87,38 @@ func ReadRecord(opts Options) (*Record, error) {
 			path, rec.Format, recordFormat)
 	}
 	return &rec, nil
+}
+
+// checkRecord fails when the host has a record of an install with other paths than
+// opts: a second install would leave the first one's files where uninstall does not look.
+// It also looks in DefaultInstallDir when opts names another install folder.
+func (o Options) checkRecord() error {
+	rec, err := ReadRecord(o)
+	if err != nil {
+		return err
+	}
+	if rec == nil && o.InstallDir != DefaultInstallDir {
+		other := o
+		other.InstallDir = DefaultInstallDir
+		if rec, err = ReadRecord(other); err != nil || rec == nil {
+			return err
+		}
+	}
+	if rec == nil {
+		return nil
+	}
+
+	for _, path := range []struct{ flag, recorded, given string }{
+		{"--containerd-config", rec.ContainerdConfig, o.ContainerdConfig},
+		{"--install-dir", rec.InstallDir, o.InstallDir},
+		{"--link-dir", rec.LinkDir, o.LinkDir},
+	} {
+		if path.recorded != path.given {
+			return fmt.Errorf("Reaper is installed with %s %q (see %s), not %q: run uninstall first, or install again with %s %q",
+				path.flag, path.recorded, filepath.Join(rec.InstallDir, RecordName), path.given, path.flag, path.recorded)
+		}
+	}
+	return nil
 }
 
 // apply returns opts with the paths of the recorded install.
@@ -194,9 +227,10 @@ func (p *InstallPlan) recordFile(f plannedFile) RecordedFile {
 		return recorded
 	}
 
-	_, errFile := os.Stat(f.path)
+	// writeRootConfig keeps a backup when it first changes a file that exists.
+	current, errFile := os.ReadFile(f.path)
 	_, errBackup := os.Stat(f.path + backupSuffix)
-	if errFile == nil || errBackup == nil {
+	if errBackup == nil || (errFile == nil && !bytes.Equal(current, f.content)) {
 		recorded.Backup = recorded.Path + backupSuffix
 	}
 	return recorded
@@ -265,16 +299,25 @@ func (f RecordedFile) drift(opts Options) string {
 		return ""
 	}
 
+	name := roleNames[f.Role]
 	sum, err := fileSHA256(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Sprintf("the %s %s is gone", f.Role, f.Path)
+		return fmt.Sprintf("the %s %s is gone", name, f.Path)
 	case err != nil:
-		return fmt.Sprintf("the %s %s cannot be read: %v", f.Role, f.Path, err)
+		return fmt.Sprintf("the %s %s cannot be read: %v", name, f.Path, err)
 	case sum != f.SHA256:
-		return fmt.Sprintf("the %s %s changed since the install", f.Role, f.Path)
+		return fmt.Sprintf("the %s %s changed since the install", name, f.Path)
 	}
 	return ""
+}
+
+// roleNames are the words for the roles in drift messages.
+var roleNames = map[string]string{
+	RoleBinary:     "binary",
+	RoleDropIn:     "drop-in",
+	RoleRootConfig: "containerd config",
+	RoleTemplate:   "containerd template",
 }
 
 // missingDirs returns dir and each of its parents below stop that does not exist,

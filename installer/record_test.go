@@ -30,7 +30,7 @@ func TestRecordReportsAndRepairsDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	drift := strings.Join(status.Drift, "\n")
-	for _, want := range []string{"root-config /etc/containerd/config.toml changed", "no longer registers the runtime handler reaper"} {
+	for _, want := range []string{"containerd config /etc/containerd/config.toml changed", "no longer registers the runtime handler reaper"} {
 		if !strings.Contains(drift, want) {
 			t.Errorf("drift %q does not contain %q", drift, want)
 		}
@@ -82,5 +82,29 @@ func install(t *testing.T, opts Options) {
 	}
 	if _, err := plan.Apply(discardLogger()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInstallRejectsOtherPaths installs, then installs again with another config, install
+// folder or link folder: the second install fails and names the recorded path.
+func TestInstallRejectsOtherPaths(t *testing.T) {
+	opts := caseHostConfig(t, []byte("version = 3\n"))
+	opts.LinkDir = "/usr/local/bin"
+	install(t, opts)
+
+	changes := map[string]func(*Options){
+		"--containerd-config": func(o *Options) { o.ContainerdConfig = "/etc/containerd/other.toml" },
+		"--install-dir":       func(o *Options) { o.InstallDir = "/var/lib/reaper/bin" },
+		"--link-dir":          func(o *Options) { o.LinkDir = "/usr/bin" },
+	}
+	for flag, change := range changes {
+		// The install used DefaultInstallDir, where an install into another folder
+		// finds the record too.
+		other := opts
+		change(&other)
+		_, err := PlanInstall(other)
+		if err == nil || !strings.Contains(err.Error(), flag) || !strings.Contains(err.Error(), "uninstall first") {
+			t.Errorf("install with another %s: error %v, want one naming the flag and uninstall", flag, err)
+		}
 	}
 }

@@ -30,9 +30,13 @@ type Status struct {
 	Binaries []BinaryStatus `json:"binaries"`
 	Link     string         `json:"link,omitempty"`
 	// Record is the install record, when there is one, and Drift how the host differs
-	// from it.
-	Record string   `json:"record,omitempty"`
-	Drift  []string `json:"drift,omitempty"`
+	// from it. HandlerCgroupDriver is the cgroup driver the recorded handlers use.
+	Record              string   `json:"record,omitempty"`
+	Drift               []string `json:"drift,omitempty"`
+	HandlerCgroupDriver string   `json:"handlerCgroupDriver,omitempty"`
+	// ForeignHandlers are handlers of Reaper's default names that the root config
+	// defines outside the installer's block, such as a table added by hand.
+	ForeignHandlers []string `json:"foreignHandlers,omitempty"`
 }
 
 // BinaryStatus is one installed binary.
@@ -67,6 +71,10 @@ func ReadStatus(opts Options) (*Status, error) {
 	if rec != nil {
 		status.Record = opts.recordPath()
 		status.Drift = rec.Drift(opts, status.Handlers)
+		status.HandlerCgroupDriver = CgroupDriverCgroupfs
+		if slices.ContainsFunc(rec.Handlers, func(h Handler) bool { return h.SystemdCgroup }) {
+			status.HandlerCgroupDriver = CgroupDriverSystemd
+		}
 	}
 	return status, nil
 }
@@ -93,6 +101,11 @@ func (s *Status) readFiles(opts Options) error {
 	}
 	if err := status.readRootConfig(content); err != nil {
 		return fmt.Errorf("containerd config %s: %w", cfg.Path, err)
+	}
+	base, _, _ := withoutRootBlock(content)
+	defaults := []Handler{{Name: DefaultHandler}, {Name: DefaultProtectedHandler}}
+	if status.ForeignHandlers, err = foreignHandlers(cfg.Path, base, cfg.Version, defaults); err != nil {
+		return err
 	}
 	if template := opts.Templates[cfg.Version]; template != "" {
 		if err := status.readTemplate(opts.onHost(template)); err != nil {

@@ -32,7 +32,10 @@ func newInstallCommand() *cobra.Command {
 			if opts.SourceDir == "" {
 				opts.SourceDir = executableDir()
 			}
-			opts.Handlers = handlers
+			opts.Handlers = slices.DeleteFunc(handlers, func(name string) bool { return name == "" })
+			if len(opts.Handlers) == 0 {
+				return fmt.Errorf("--handler names no runtime handler: pass one, such as %s", installer.DefaultHandler)
+			}
 			// An empty --protected-handler registers no protected handler.
 			opts.ProtectedHandlers = slices.DeleteFunc(protected, func(name string) bool { return name == "" })
 			if err := checkProtectedRoot(root, opts.ProtectedHandlers); err != nil {

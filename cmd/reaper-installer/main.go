@@ -99,6 +99,12 @@ func (f *hostFlags) options() (installer.Options, error) {
 	if !filepath.IsAbs(f.hostRoot) {
 		return installer.Options{}, fmt.Errorf("invalid --host-root %q: use an absolute path", f.hostRoot)
 	}
+	if info, err := os.Stat(f.hostRoot); err != nil || !info.IsDir() {
+		return installer.Options{}, fmt.Errorf("invalid --host-root %q: not a folder; mount the host's / there", f.hostRoot)
+	}
+	if f.linkDir != "" && !filepath.IsAbs(f.linkDir) {
+		return installer.Options{}, fmt.Errorf("invalid --link-dir %q: use an absolute path, or empty for no link", f.linkDir)
+	}
 	if err := f.resolveDistro(); err != nil {
 		return installer.Options{}, err
 	}

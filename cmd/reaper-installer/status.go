@@ -19,6 +19,7 @@ type nodeStatus struct {
 	*installer.Status
 	Installed bool   `json:"installed"`
 	Distro    string `json:"distro"`
+	Socket    string `json:"socket"`
 	// Containerd is what containerd's CRI reports, and ServedError why the request
 	// failed.
 	Containerd   *installer.Containerd  `json:"containerd,omitempty"`
@@ -49,11 +50,15 @@ func newStatusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			status := nodeStatus{Status: files, Installed: files.Installed(), Distro: host.resolved.Name}
+			status := nodeStatus{Status: files, Installed: files.Installed(), Distro: host.resolved.Name, Socket: host.containerdSocket}
 			if err := host.detectNode(cmd.Context(), &opts); err != nil {
 				return err
 			}
 			status.CgroupDriver = host.driver
+			if files.HandlerCgroupDriver != "" && files.HandlerCgroupDriver != host.driver.Driver {
+				status.Drift = append(status.Drift, fmt.Sprintf("the handlers use the %s cgroup driver, and the kubelet %s (from %s)",
+					files.HandlerCgroupDriver, host.driver.Driver, host.driver.Source))
+			}
 			status.Containerd = opts.Containerd
 			if opts.Containerd != nil {
 				status.Served = opts.Containerd.Handlers
@@ -79,6 +84,7 @@ func (s nodeStatus) print(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "installed:         %t\n", s.Installed)
 	fmt.Fprintf(&b, "distribution:      %s\n", s.Distro)
+	fmt.Fprintf(&b, "containerd socket: %s\n", s.Socket)
 	if s.Containerd != nil {
 		fmt.Fprintf(&b, "containerd:        %s\n", s.Containerd.Version)
 	}
@@ -96,6 +102,9 @@ func (s nodeStatus) print(w io.Writer) error {
 		fmt.Fprintf(&b, "imports line:      in the root config\n")
 	}
 	fmt.Fprintf(&b, "handlers:          %s\n", listOrNone(s.Handlers))
+	if len(s.ForeignHandlers) > 0 {
+		fmt.Fprintf(&b, "hand-written:      %s (install fails; %s replaces them)\n", strings.Join(s.ForeignHandlers, ", "), installer.MigrateFlag)
+	}
 	for _, binary := range s.Binaries {
 		state := "missing"
 		if binary.SHA256 != "" {
