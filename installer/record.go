@@ -114,7 +114,7 @@ func (o Options) checkRecord() error {
 		{"--link-dir", rec.LinkDir, o.LinkDir},
 	} {
 		if path.recorded != path.given {
-			return fmt.Errorf("Reaper is installed with %s %q (see %s), not %q: run uninstall first, or install again with %s %q",
+			return fmt.Errorf("this node has Reaper installed with %s %q (see %s), not %q: run uninstall first, or install again with %s %q",
 				path.flag, path.recorded, filepath.Join(rec.InstallDir, RecordName), path.given, path.flag, path.recorded)
 		}
 	}
