@@ -16,7 +16,7 @@ const (
 	CgroupDriverCgroupfs = "cgroupfs"
 )
 
-// DefaultKubeletConfig is where kubeadm writes the kubelet's config file.
+// DefaultKubeletConfig is the path of the kubelet config file that kubeadm writes.
 const DefaultKubeletConfig = "/var/lib/kubelet/config.yaml"
 
 // CgroupDriver is the kubelet's cgroup driver and where the installer learnt it.
@@ -25,14 +25,15 @@ type CgroupDriver struct {
 	Source string `json:"source"`
 }
 
-// DetectCgroupDriver returns the kubelet's cgroup driver. It takes, in this order: the
-// driver containerd's CRI RuntimeConfig reports (criDriver), which the kubelet follows
-// since Kubernetes 1.31; the running kubelet's --cgroup-driver flag or its --config file,
-// from procDir; kubeadm's kubelet config; the SystemdCgroup option of the runc handler in
-// cfg, which must match the kubelet's; and else the kubelet's default, cgroupfs.
+// DetectCgroupDriver returns the kubelet's cgroup driver from the first source that sets
+// one. First comes criDriver, from containerd's CRI RuntimeConfig, which a kubelet with
+// the KubeletCgroupDriverFromCRI feature follows. Then the running kubelet's
+// --cgroup-driver flag or --config file, found in procDir, and kubeadm's kubelet config.
+// Then the SystemdCgroup option of the runc handler in cfg, which must match the
+// kubelet's. Else the kubelet's default, cgroupfs.
 func DetectCgroupDriver(opts Options, procDir, criDriver string, cfg *ContainerdConfig) (CgroupDriver, error) {
 	if criDriver != "" {
-		return CgroupDriver{criDriver, "containerd's CRI RuntimeConfig, which the kubelet follows"}, nil
+		return CgroupDriver{criDriver, "containerd's CRI RuntimeConfig, which the kubelet follows when it supports that call"}, nil
 	}
 
 	kubeletConfig := DefaultKubeletConfig

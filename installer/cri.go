@@ -18,14 +18,14 @@ import (
 // criTimeout bounds each CRI call the installer makes.
 const criTimeout = 5 * time.Second
 
-// Containerd is what a running containerd reports through its CRI API.
+// Containerd is the state that a running containerd reports through its CRI API.
 type Containerd struct {
 	// Version is containerd's version, such as "v2.4.2".
 	Version string `json:"version"`
 	// Handlers are the runtime handlers its CRI serves, sorted.
 	Handlers []string `json:"handlers"`
-	// CgroupDriver is the cgroup driver that its CRI RuntimeConfig tells the kubelet to
-	// use, or empty when it does not implement that call (containerd 1.x).
+	// CgroupDriver is the cgroup driver of its CRI RuntimeConfig response, for the
+	// kubelet, or empty when it does not implement that call (containerd 1.x).
 	CgroupDriver string `json:"cgroupDriver,omitempty"`
 }
 

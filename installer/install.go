@@ -40,8 +40,8 @@ type Options struct {
 	// Templates are the k3s or rke2 templates of the root config by schema version, or
 	// nil for a root config that nothing renders.
 	Templates map[int64]string
-	// Containerd is what the running containerd reports, or nil when the CRI request
-	// failed. A node without a root config gets one of the schema version it reads.
+	// Containerd is the state the running containerd reports, or nil when the CRI
+	// request failed. A node without a root config gets one of the schema version it reads.
 	Containerd *Containerd
 	// CgroupDriver is the kubelet's cgroup driver; "systemd" sets SystemdCgroup in the
 	// handlers' options.

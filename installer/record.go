@@ -29,9 +29,9 @@ const (
 	RoleTemplate   = "template"
 )
 
-// Record is what the last install wrote on the host. Uninstall takes the paths from it,
-// so it reverts the files that install wrote even when its flags differ, and status
-// compares the host with it to report drift that the next install repairs.
+// Record is the list of paths and files the last install wrote on the host. Uninstall
+// takes its paths from it, so it reverts the install even when its flags differ. Status
+// compares the host with it to report drift, which the next install repairs.
 type Record struct {
 	Format           int    `json:"format"`
 	ContainerdConfig string `json:"containerdConfig"`

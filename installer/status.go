@@ -18,7 +18,7 @@ type Status struct {
 	ConfigVersion    int64  `json:"configVersion"`
 	// DropIn is the Reaper-owned drop-in, when there is one.
 	DropIn string `json:"dropIn,omitempty"`
-	// RootBlock and RootImport report the installer's block (schema version 2) and its
+	// RootBlock and RootImport report the installer's block (schema versions 1 and 2) and its
 	// imports line in the root config.
 	RootBlock  bool `json:"rootBlock"`
 	RootImport bool `json:"rootImport"`

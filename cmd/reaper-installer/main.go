@@ -54,7 +54,7 @@ type hostFlags struct {
 	// cgroupDriver is the --cgroup-driver flag, and driver what it names or detects.
 	cgroupDriver string
 	driver       installer.CgroupDriver
-	// containerdErr is why the CRI request for containerd's version and handlers failed.
+	// containerdErr is the error of the CRI request for containerd's version and handlers.
 	containerdErr error
 }
 

@@ -20,8 +20,8 @@ type nodeStatus struct {
 	Installed bool   `json:"installed"`
 	Distro    string `json:"distro"`
 	Socket    string `json:"socket"`
-	// Containerd is what containerd's CRI reports, and ServedError why the request
-	// failed.
+	// Containerd is the state containerd's CRI reports, and ServedError the error of
+	// that request.
 	Containerd   *installer.Containerd  `json:"containerd,omitempty"`
 	Served       []string               `json:"servedHandlers"`
 	ServedError  string                 `json:"servedError,omitempty"`

@@ -244,10 +244,10 @@ func rendered(t *testing.T, dir, binary string) string {
 	return withConfig(t, dir, out.String())
 }
 
-// renderedK0s returns a copy of a k0s config folder as k0s runs it: the default CRI
-// config of binary, when set, and the drop-ins of containerd.d merged key by key into
-// one file, which config.toml imports in place of the file k0s writes that merge to.
-// containerd 1.x would let each drop-in's CRI table replace the one before.
+// renderedK0s returns a copy of a k0s config folder as k0s runs it. The default CRI
+// config of binary, when set, and the drop-ins of containerd.d are merged key by key into
+// one file, which config.toml imports in place of the file k0s writes. containerd 1.x
+// itself would let each drop-in's CRI table replace the one before.
 func renderedK0s(t *testing.T, dir, binary string) string {
 	t.Helper()
 	root, err := os.ReadFile(filepath.Join(dir, "containerd.toml"))
