@@ -151,10 +151,20 @@ func isHandlerTable(parts []string, pluginID string, names []string) bool {
 // installer's drop-in at own, defines one of the handlers. containerd would merge it
 // with the drop-in, and the installer does not edit files it did not write.
 func checkImportedHandlers(cfg *ContainerdConfig, handlers []Handler, own string) error {
+	patterns := make([]string, 0, len(cfg.Imports))
 	for _, entry := range cfg.Imports {
-		paths, err := filepath.Glob(cfg.importPath(entry))
+		patterns = append(patterns, cfg.importPath(entry))
+	}
+	if cfg.DropInDir != "" {
+		// The distribution merges the drop-ins of DropInDir into a file the root
+		// imports, which then holds Reaper's tables too: check the drop-ins instead.
+		patterns = []string{filepath.Join(cfg.DropInDir, "*.toml")}
+	}
+
+	for _, pattern := range patterns {
+		paths, err := filepath.Glob(pattern)
 		if err != nil {
-			return fmt.Errorf("containerd config %s: import %q: %w", cfg.Path, entry, err)
+			return fmt.Errorf("containerd config %s: import %q: %w", cfg.Path, pattern, err)
 		}
 		for _, path := range paths {
 			if path == own {

@@ -108,3 +108,25 @@ func TestInstallRejectsOtherPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestK0sInstallAgain installs on k0s, lets k0s merge the drop-in into the file its
+// generated config imports, and installs again: Reaper's own tables there are no
+// foreign handler.
+func TestK0sInstallAgain(t *testing.T) {
+	opts, _ := caseHost(t, "testdata/cases/c12-k0s-containerd-d")
+	install(t, opts)
+
+	dropIn, err := os.ReadFile(opts.onHost("/etc/k0s/containerd.d/" + DropInName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, opts.onHost("/run/k0s/containerd-cri.toml"), string(dropIn))
+
+	plan, err := PlanInstall(opts)
+	if err != nil {
+		t.Fatalf("second install on k0s: %v", err)
+	}
+	if changed, err := plan.Apply(discardLogger()); err != nil || changed {
+		t.Errorf("second install changed = %t (%v), want no change", changed, err)
+	}
+}
