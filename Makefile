@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean
+.PHONY: build components envtest-bins unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -19,6 +19,11 @@ build:
 components:
 	hack/build-components.sh
 	hack/images.sh
+
+## envtest-bins: build the pinned etcd and kube-apiserver for envtest and print the folder to set as
+## KUBEBUILDER_ASSETS
+envtest-bins:
+	hack/envtest-bins.sh
 
 ## unit: run the tests of every package except the suites under test/, which need real components
 unit:

@@ -15,6 +15,11 @@ COMPAT_VERSIONS=${COMPAT_VERSIONS:-"v1.7.35 v2.0.14 v2.2.9"}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 CONTROLLER_GEN_VERSION=${CONTROLLER_GEN_VERSION:-v0.23.0}
 
+# The etcd and kube-apiserver that envtest runs, built by hack/envtest-bins.sh. The version of
+# the Kubernetes staging modules (k8s.io/api and the others) follows from KUBERNETES_VERSION.
+KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.37.2}
+ETCD_VERSION=${ETCD_VERSION:-v3.7.3}
+
 # Each component version is installed into its own folder, so a version bump rebuilds only
 # that component and the old build stays usable for a side-by-side run.
 # containerd_module prints the Go module of the pinned containerd, which moved to /v2 in 2.0.
@@ -32,6 +37,14 @@ crictl_bin() { echo "$CACHE_DIR/crictl-$CRICTL_VERSION/bin"; }
 cni_plugins_bin() { echo "$CACHE_DIR/cni-plugins-$CNI_PLUGINS_VERSION/bin"; }
 golangci_lint_bin() { echo "$CACHE_DIR/golangci-lint-$GOLANGCI_LINT_VERSION/bin"; }
 controller_gen_bin() { echo "$CACHE_DIR/controller-gen-$CONTROLLER_GEN_VERSION/bin"; }
+etcd_bin() { echo "$CACHE_DIR/etcd-$ETCD_VERSION/bin"; }
+kube_apiserver_bin() { echo "$CACHE_DIR/kube-apiserver-$KUBERNETES_VERSION/bin"; }
+# envtest_assets_dir prints the folder to set as KUBEBUILDER_ASSETS. It contains links to the
+# etcd and kube-apiserver binaries in the two folders above.
+envtest_assets_dir() { echo "$CACHE_DIR/envtest-$KUBERNETES_VERSION-etcd-$ETCD_VERSION/bin"; }
+# kubernetes_staging_version prints the version of the staging modules that belong to
+# KUBERNETES_VERSION. Kubernetes releases v1.N.P together with k8s.io/api and the others at v0.N.P.
+kubernetes_staging_version() { echo "v0.${KUBERNETES_VERSION#v1.}"; }
 images_dir() { echo "$CACHE_DIR/images"; }
 
 # Images built by hack/images.sh. containerd-up.sh pins PAUSE_IMAGE as the CRI sandbox image.
