@@ -52,7 +52,7 @@ GO
 kubernetes_staging_modules() {
   local gomod
   gomod=$(cd / && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | jq -r .GoMod)
-  [[ -f $gomod ]] || die "go mod download k8s.io/kubernetes@$KUBERNETES_VERSION gave no go.mod"
+  [[ -f $gomod ]] || die "go.mod of k8s.io/kubernetes@$KUBERNETES_VERSION not found after go mod download; check GOPROXY"
   go mod edit -json "$gomod" | jq -r '.Replace[] | select(.New.Path | startswith("./staging/")) | .Old.Path'
 }
 

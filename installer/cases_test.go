@@ -118,7 +118,7 @@ func assertMigrated(t *testing.T, original, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, err := foreignHandlers("config.toml", []byte(got["config.toml"]), cfg.Version, []Handler{{Name: DefaultHandler}})
+	foreign, err := definedHandlers("config.toml", []byte(got["config.toml"]), cfg.Version, []string{DefaultHandler})
 	if err != nil || len(foreign) > 0 {
 		t.Errorf("after uninstall the config still defines %v (%v):\n%s", foreign, err, got["config.toml"])
 	}

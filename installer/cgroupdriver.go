@@ -47,12 +47,11 @@ func DetectCgroupDriver(opts Options, procDir, criDriver string, cfg *Containerd
 	}
 
 	driver, err := kubeletConfigDriver(opts.onHost(kubeletConfig))
-	if err != nil || driver != "" {
-		source := "the kubelet config " + kubeletConfig
-		if err != nil {
-			return CgroupDriver{}, err
-		}
-		return checkedDriver(driver, source)
+	if err != nil {
+		return CgroupDriver{}, err
+	}
+	if driver != "" {
+		return checkedDriver(driver, "the kubelet config "+kubeletConfig)
 	}
 
 	if cfg != nil && runcUsesSystemd(cfg) {

@@ -43,7 +43,7 @@ var Distros = []Distro{
 	},
 	{
 		// microk8s renders its containerd.toml from Config, replacing ${SNAP} and
-		// ${SNAP_DATA}, at every start of containerd; Reaper edits Config.
+		// ${SNAP_DATA}, at every start of containerd, so Reaper edits Config.
 		Name:   "microk8s",
 		Config: "/var/snap/microk8s/current/args/containerd-template.toml",
 		Socket: "/var/snap/microk8s/common/run/containerd.sock",

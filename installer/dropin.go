@@ -30,7 +30,7 @@ type Handler struct {
 	Protected bool `json:"protected,omitempty"`
 	// ProtectedRoot is "overlay" or "read-only", or empty for the shim's default.
 	ProtectedRoot string `json:"protectedRoot,omitempty"`
-	// SystemdCgroup tells the shim that the kubelet uses the systemd cgroup driver.
+	// SystemdCgroup marks that the kubelet uses the systemd cgroup driver, for the shim.
 	SystemdCgroup bool `json:"systemdCgroup,omitempty"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,13 +19,13 @@ const MigrateFlag = "--migrate-foreign-handlers"
 // resolveForeignHandlers checks the root config content for handler tables of the same
 // names that the installer did not write. Without migrate, any such table is an error that
 // names it and MigrateFlag. With migrate, it returns content without those tables and the
-// names it took out; the caller's edit keeps the original as the file's backup.
+// names it took out. The caller's edit keeps the original as the file's backup.
 func resolveForeignHandlers(path string, content []byte, version int64, handlers []Handler, migrate bool) ([]byte, []string, error) {
 	base, _, err := withoutRootBlock(content)
 	if err != nil {
 		return nil, nil, fmt.Errorf("containerd config %s: %w", path, err)
 	}
-	foreign, err := foreignHandlers(path, base, version, handlers)
+	foreign, err := definedHandlers(path, base, version, handlerNames(handlers))
 	if err != nil || len(foreign) == 0 {
 		return content, nil, err
 	}
@@ -44,20 +45,13 @@ func resolveForeignHandlers(path string, content []byte, version int64, handlers
 	return migrated, foreign, nil
 }
 
-// foreignHandlers returns the names of the handlers that base defines.
-func foreignHandlers(path string, base []byte, version int64, handlers []Handler) ([]string, error) {
-	var foreign []string
+// handlerNames returns the names of handlers.
+func handlerNames(handlers []Handler) []string {
+	names := make([]string, 0, len(handlers))
 	for _, handler := range handlers {
-		err := checkForeignHandlers(path, base, version, []Handler{handler})
-		if errors.Is(err, ErrForeignHandler) {
-			foreign = append(foreign, handler.Name)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+		names = append(names, handler.Name)
 	}
-	return foreign, nil
+	return names
 }
 
 // withoutHandlerTables returns content without the tables at or below
@@ -103,7 +97,7 @@ func withoutHandlerTables(path string, content []byte, version int64, names []st
 	}
 	out = append(out, content[last:]...)
 
-	left, err := foreignHandlers(path, out, version, handlerList(names))
+	left, err := definedHandlers(path, out, version, names)
 	if err != nil {
 		return nil, err
 	}
@@ -127,15 +121,6 @@ func keyParts(expr *unstable.Node) ([]string, int) {
 		parts = append(parts, string(node.Data))
 	}
 	return parts, max(offset, 0)
-}
-
-// handlerList returns plain handlers of the given names.
-func handlerList(names []string) []Handler {
-	handlers := make([]Handler, 0, len(names))
-	for _, name := range names {
-		handlers = append(handlers, Handler{Name: name})
-	}
-	return handlers
 }
 
 // isHandlerTable reports whether a table's key is a handler of names or below one.
@@ -180,19 +165,19 @@ func checkImportedHandlers(cfg *ContainerdConfig, handlers []Handler, own string
 
 // checkImportedFile fails when the imported file at path defines one of the handlers.
 func checkImportedFile(path string, handlers []Handler) error {
-	imported, err := ReadContainerdConfig(path)
-	if errors.Is(err, ErrConfigNotFound) {
+	content, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return err
-	}
-	content, err := os.ReadFile(path)
-	if err != nil {
 		return fmt.Errorf("read imported config %s: %w", path, err)
 	}
+	imported, err := parseContainerdConfig(path, content)
+	if err != nil {
+		return err
+	}
 
-	foreign, err := foreignHandlers(path, content, imported.Version, handlers)
+	foreign, err := definedHandlers(path, content, imported.Version, handlerNames(handlers))
 	if err != nil || len(foreign) == 0 {
 		return err
 	}

@@ -43,8 +43,8 @@ type Options struct {
 	// Containerd is the state the running containerd reports, or nil when the CRI
 	// request failed. A node without a root config gets one of the schema version it reads.
 	Containerd *Containerd
-	// CgroupDriver is the kubelet's cgroup driver; "systemd" sets SystemdCgroup in the
-	// handlers' options.
+	// CgroupDriver is the kubelet's cgroup driver. With "systemd" the handlers' options
+	// get SystemdCgroup.
 	CgroupDriver string
 	// MigrateForeignHandlers takes handler tables of the same names that the installer
 	// did not write out of the root config, instead of failing. The file's original stays
@@ -155,7 +155,7 @@ func PlanInstall(opts Options) (*InstallPlan, error) {
 			return nil, err
 		}
 	}
-	if err := plan.planConfig(opts); err != nil {
+	if err := plan.planConfig(); err != nil {
 		return nil, err
 	}
 
@@ -190,9 +190,10 @@ func (p *InstallPlan) missingDirs() []string {
 	return missing
 }
 
-// planConfig plans the config edit: the root block for schema version 2, a drop-in otherwise.
-func (p *InstallPlan) planConfig(opts Options) error {
-	cfg := p.Config
+// planConfig plans the config edit: the root block for schema versions 1 and 2, a drop-in
+// otherwise, or the template of k3s and rke2.
+func (p *InstallPlan) planConfig() error {
+	cfg, opts := p.Config, p.opts
 	template := opts.Templates[cfg.Version]
 	if template != "" {
 		path, err := cfg.DropInPath()
@@ -206,7 +207,7 @@ func (p *InstallPlan) planConfig(opts Options) error {
 		return err
 	}
 
-	content, err := p.rootContent(opts)
+	content, err := p.rootContent()
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func (p *InstallPlan) planConfig(opts Options) error {
 		if content == nil {
 			content = createdRoot(cfg.Version)
 		}
-		return p.planRootBlock(opts, content)
+		return p.planRootBlock(content)
 	}
 
 	p.DropIn, err = RenderDropIn(cfg.Version, opts.handlers(), opts.InstallDir)
@@ -237,8 +238,8 @@ func (p *InstallPlan) planConfig(opts Options) error {
 
 // rootContent returns the root config's content, or nil when the node has none, without
 // the foreign handler tables when the options migrate them.
-func (p *InstallPlan) rootContent(opts Options) ([]byte, error) {
-	path := p.Config.Path
+func (p *InstallPlan) rootContent() ([]byte, error) {
+	path, opts := p.Config.Path, p.opts
 	content, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -252,8 +253,8 @@ func (p *InstallPlan) rootContent(opts Options) ([]byte, error) {
 }
 
 // planRootBlock plans the handlers as a block at the end of the root config.
-func (p *InstallPlan) planRootBlock(opts Options, content []byte) error {
-	cfg := p.Config
+func (p *InstallPlan) planRootBlock(content []byte) error {
+	cfg, opts := p.Config, p.opts
 	var err error
 	p.RootConfig, err = spliceRootBlock(cfg.Path, content, cfg.Version, opts.handlers(), opts.InstallDir)
 	if err != nil {
@@ -329,7 +330,7 @@ func (p *InstallPlan) planImport(content []byte) error {
 // that does not exist yet. It returns whether any file changed, because containerd needs a
 // restart only then. Running it again with the same plan changes nothing.
 func (p *InstallPlan) Apply(log *slog.Logger) (bool, error) {
-	if err := p.writeRecord(p.opts); err != nil {
+	if err := p.writeRecord(); err != nil {
 		return false, err
 	}
 
@@ -449,6 +450,9 @@ func (p *InstallPlan) writeDropIn() (bool, error) {
 // Describe prints the plan for a dry run: each copy and link, and a unified diff of each
 // config file it writes.
 func (p *InstallPlan) Describe(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "write the install record %s\n", p.opts.onHost(p.opts.recordPath())); err != nil {
+		return err
+	}
 	for _, b := range p.Binaries {
 		if _, err := fmt.Fprintf(w, "copy %s to %s (mode 0755, sha256 %s)\n", b.Source, b.Target, b.SHA256); err != nil {
 			return err

@@ -56,7 +56,7 @@ type Record struct {
 type RecordedFile struct {
 	Path string `json:"path"`
 	Role string `json:"role"`
-	// SHA256 is the digest of the whole file as the install left it; a link has none.
+	// SHA256 is the digest of the whole file as the install left it, and empty for a link.
 	SHA256 string `json:"sha256,omitempty"`
 	// Backup is the copy of the file from before the installer first edited it.
 	Backup string `json:"backup,omitempty"`
@@ -121,6 +121,14 @@ func (o Options) checkRecord() error {
 	return nil
 }
 
+// cgroupDriver returns the cgroup driver the recorded handlers use.
+func (r *Record) cgroupDriver() string {
+	if slices.ContainsFunc(r.Handlers, func(h Handler) bool { return h.SystemdCgroup }) {
+		return CgroupDriverSystemd
+	}
+	return CgroupDriverCgroupfs
+}
+
 // apply returns opts with the paths of the recorded install.
 func (r *Record) apply(opts Options) Options {
 	opts.ContainerdConfig = r.ContainerdConfig
@@ -134,14 +142,15 @@ func (r *Record) apply(opts Options) Options {
 	return opts
 }
 
-// newRecord returns the record of an applied install plan, keeping the folders that an
-// earlier install created.
-func (p *InstallPlan) newRecord(opts Options, previous *Record) (*Record, error) {
+// newRecord returns the record of the install plan, keeping the folders and the config
+// edits of an earlier install.
+func (p *InstallPlan) newRecord(previous *Record) *Record {
+	opts := p.opts
 	rec := &Record{
 		Format:           recordFormat,
 		ContainerdConfig: opts.ContainerdConfig,
 		ConfigVersion:    p.Config.Version,
-		Template:         p.template(opts),
+		Template:         p.template(),
 		DropInDir:        opts.DropInDir,
 		InstallDir:       opts.InstallDir,
 		LinkDir:          opts.LinkDir,
@@ -171,15 +180,15 @@ func (p *InstallPlan) newRecord(opts Options, previous *Record) (*Record, error)
 		rec.Files = append(rec.Files, p.recordFile(f))
 	}
 	if previous != nil {
-		rec.Files = append(rec.Files, p.keptFiles(previous, rec.Files)...)
+		rec.Files = append(rec.Files, p.earlierEdits(previous, rec.Files)...)
 	}
-	return rec, nil
+	return rec
 }
 
-// keptFiles returns the config files of the previous record that the plan leaves as they
-// are, because an earlier install edited them already, with their current digests.
-func (p *InstallPlan) keptFiles(previous *Record, planned []RecordedFile) []RecordedFile {
-	var kept []RecordedFile
+// earlierEdits returns the config files of the previous record that the plan leaves as
+// they are, because an earlier install edited them already, with their current digests.
+func (p *InstallPlan) earlierEdits(previous *Record, planned []RecordedFile) []RecordedFile {
+	var edits []RecordedFile
 	for _, f := range previous.Files {
 		if f.Role != RoleRootConfig && f.Role != RoleTemplate {
 			continue
@@ -192,9 +201,9 @@ func (p *InstallPlan) keptFiles(previous *Record, planned []RecordedFile) []Reco
 			continue
 		}
 		f.SHA256 = sum
-		kept = append(kept, f)
+		edits = append(edits, f)
 	}
-	return kept
+	return edits
 }
 
 // plannedFile is a config file a plan writes, with its role and planned content.
@@ -237,31 +246,27 @@ func (p *InstallPlan) recordFile(f plannedFile) RecordedFile {
 }
 
 // template returns the host path of the template the plan writes, or "".
-func (p *InstallPlan) template(opts Options) string {
+func (p *InstallPlan) template() string {
 	if p.TemplatePath == "" {
 		return ""
 	}
-	return opts.Templates[p.Config.Version]
+	return p.opts.Templates[p.Config.Version]
 }
 
 // writeRecord writes the record of the plan into the install directory before the plan
 // changes anything, so that an uninstall after an interrupted install still finds every
 // folder the install created.
-func (p *InstallPlan) writeRecord(opts Options) error {
-	previous, err := ReadRecord(opts)
-	if err != nil {
-		return err
-	}
-	rec, err := p.newRecord(opts, previous)
+func (p *InstallPlan) writeRecord() error {
+	previous, err := ReadRecord(p.opts)
 	if err != nil {
 		return err
 	}
 
-	data, err := json.MarshalIndent(rec, "", "  ")
+	data, err := json.MarshalIndent(p.newRecord(previous), "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode the install record: %w", err)
 	}
-	path := opts.onHost(opts.recordPath())
+	path := p.opts.onHost(p.opts.recordPath())
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create the install directory %s: %w", filepath.Dir(path), err)
 	}

@@ -92,19 +92,26 @@ func TestInstallRejectsOtherPaths(t *testing.T) {
 	opts.LinkDir = "/usr/local/bin"
 	install(t, opts)
 
+	// The install used DefaultInstallDir, where an install into another folder finds the
+	// record too.
 	changes := map[string]func(*Options){
 		"--containerd-config": func(o *Options) { o.ContainerdConfig = "/etc/containerd/other.toml" },
 		"--install-dir":       func(o *Options) { o.InstallDir = "/var/lib/reaper/bin" },
 		"--link-dir":          func(o *Options) { o.LinkDir = "/usr/bin" },
 	}
 	for flag, change := range changes {
-		// The install used DefaultInstallDir, where an install into another folder
-		// finds the record too.
 		other := opts
 		change(&other)
 		_, err := PlanInstall(other)
-		if err == nil || !strings.Contains(err.Error(), flag) || !strings.Contains(err.Error(), "uninstall first") {
-			t.Errorf("install with another %s: error %v, want one naming the flag and uninstall", flag, err)
+		if err == nil {
+			t.Errorf("install with another %s succeeded, want an error", flag)
+			continue
+		}
+		if !strings.Contains(err.Error(), flag) {
+			t.Errorf("install with another %s: error %q does not name the flag", flag, err)
+		}
+		if !strings.Contains(err.Error(), "uninstall first") {
+			t.Errorf("install with another %s: error %q does not say to uninstall first", flag, err)
 		}
 	}
 }

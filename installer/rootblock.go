@@ -124,9 +124,22 @@ func spliceRootBlock(path string, content []byte, version int64, handlers []Hand
 
 // checkForeignHandlers fails when base already defines one of the handlers.
 func checkForeignHandlers(path string, base []byte, version int64, handlers []Handler) error {
+	defined, err := definedHandlers(path, base, version, handlerNames(handlers))
+	if err != nil || len(defined) == 0 {
+		return err
+	}
+
+	pluginID, _ := RuntimePluginID(version)
+	return fmt.Errorf("containerd config %s already defines plugins.%q.containerd.runtimes.%s: %w; "+
+		"remove that table (older guides added one by hand) and install again", path, pluginID, defined[0], ErrForeignHandler)
+}
+
+// definedHandlers returns the names among names that content defines as runtimes of the
+// CRI plugin of its schema version.
+func definedHandlers(path string, content []byte, version int64, names []string) ([]string, error) {
 	pluginID, err := RuntimePluginID(version)
 	if err != nil {
-		return fmt.Errorf("containerd config %s: %w", path, err)
+		return nil, fmt.Errorf("containerd config %s: %w", path, err)
 	}
 
 	var doc struct {
@@ -136,16 +149,15 @@ func checkForeignHandlers(path string, base []byte, version int64, handlers []Ha
 			} `toml:"containerd"`
 		} `toml:"plugins"`
 	}
-	if err := toml.Unmarshal(base, &doc); err != nil {
-		return decodeError(path, err)
+	if err := toml.Unmarshal(content, &doc); err != nil {
+		return nil, decodeError(path, err)
 	}
 
-	runtimes := doc.Plugins[pluginID].Containerd.Runtimes
-	for _, handler := range handlers {
-		if _, ok := runtimes[handler.Name]; ok {
-			return fmt.Errorf("containerd config %s already defines plugins.%q.containerd.runtimes.%s: %w; "+
-				"remove that table (older guides added one by hand) and install again", path, pluginID, handler.Name, ErrForeignHandler)
+	var defined []string
+	for _, name := range names {
+		if _, ok := doc.Plugins[pluginID].Containerd.Runtimes[name]; ok {
+			defined = append(defined, name)
 		}
 	}
-	return nil
+	return defined, nil
 }

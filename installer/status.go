@@ -71,18 +71,14 @@ func ReadStatus(opts Options) (*Status, error) {
 	if rec != nil {
 		status.Record = opts.recordPath()
 		status.Drift = rec.Drift(opts, status.Handlers)
-		status.HandlerCgroupDriver = CgroupDriverCgroupfs
-		if slices.ContainsFunc(rec.Handlers, func(h Handler) bool { return h.SystemdCgroup }) {
-			status.HandlerCgroupDriver = CgroupDriverSystemd
-		}
+		status.HandlerCgroupDriver = rec.cgroupDriver()
 	}
 	return status, nil
 }
 
 // readFiles reads the binaries and the config files the installer writes.
 func (s *Status) readFiles(opts Options) error {
-	status := s
-	if err := status.readBinaries(opts); err != nil {
+	if err := s.readBinaries(opts); err != nil {
 		return err
 	}
 
@@ -93,26 +89,39 @@ func (s *Status) readFiles(opts Options) error {
 	if err != nil {
 		return err
 	}
-	status.ConfigVersion = cfg.Version
+	s.ConfigVersion = cfg.Version
 
 	content, err := os.ReadFile(cfg.Path)
 	if err != nil {
 		return fmt.Errorf("read containerd config %s: %w", cfg.Path, err)
 	}
-	if err := status.readRootConfig(content); err != nil {
+	if err := s.readRootConfig(content); err != nil {
 		return fmt.Errorf("containerd config %s: %w", cfg.Path, err)
 	}
-	base, _, _ := withoutRootBlock(content)
-	defaults := []Handler{{Name: DefaultHandler}, {Name: DefaultProtectedHandler}}
-	if status.ForeignHandlers, err = foreignHandlers(cfg.Path, base, cfg.Version, defaults); err != nil {
+	if err := s.readForeignHandlers(cfg, content); err != nil {
 		return err
 	}
 	if template := opts.Templates[cfg.Version]; template != "" {
-		if err := status.readTemplate(opts.onHost(template)); err != nil {
+		if err := s.readTemplate(opts.onHost(template)); err != nil {
 			return err
 		}
 	}
-	return status.readDropIn(cfg)
+	return s.readDropIn(cfg)
+}
+
+// readForeignHandlers finds the handlers of Reaper's default names that the root config
+// defines outside the installer's block. A config of an unknown version has none.
+func (s *Status) readForeignHandlers(cfg *ContainerdConfig, content []byte) error {
+	if _, err := RuntimePluginID(cfg.Version); errors.Is(err, ErrUnsupportedVersion) {
+		return nil
+	}
+
+	base, _, err := withoutRootBlock(content)
+	if err != nil {
+		return fmt.Errorf("containerd config %s: %w", cfg.Path, err)
+	}
+	s.ForeignHandlers, err = definedHandlers(cfg.Path, base, cfg.Version, []string{DefaultHandler, DefaultProtectedHandler})
+	return err
 }
 
 // readTemplate adds the handlers of the installer's block in a k3s or rke2 template.

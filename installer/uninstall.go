@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // UninstallPlan is the set of files an uninstall removes.
@@ -31,10 +32,8 @@ type UninstallPlan struct {
 	// Link is the link to the shim on containerd's PATH to remove, if it points at the
 	// installed shim.
 	Link *shimLink
-	// RecordPath is the install record, removed after the binaries, and Record its
-	// content, or nil when the host has none.
+	// RecordPath is the install record, removed after the binaries.
 	RecordPath string
-	Record     *Record
 	// CreatedDirs are the folders the installs created, removed last when empty.
 	CreatedDirs []string
 }
@@ -53,7 +52,7 @@ func PlanUninstall(opts Options) (*UninstallPlan, error) {
 		opts = rec.apply(opts)
 	}
 
-	plan := &UninstallPlan{Link: newShimLink(opts), RecordPath: opts.onHost(opts.recordPath()), Record: rec}
+	plan := &UninstallPlan{Link: newShimLink(opts), RecordPath: opts.onHost(opts.recordPath())}
 	if rec != nil {
 		for _, dir := range rec.CreatedDirs {
 			plan.CreatedDirs = append(plan.CreatedDirs, opts.onHost(dir))
@@ -258,7 +257,7 @@ func (p *UninstallPlan) Describe(w io.Writer) error {
 			return err
 		}
 	}
-	for _, path := range p.Binaries {
+	for _, path := range append(slices.Clone(p.Binaries), p.RecordPath) {
 		if _, err := fmt.Fprintf(w, "remove %s if it exists\n", path); err != nil {
 			return err
 		}

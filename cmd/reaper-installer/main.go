@@ -171,7 +171,11 @@ func (f *hostFlags) detectNode(ctx context.Context, opts *installer.Options) err
 		if opts.Containerd != nil {
 			criDriver = opts.Containerd.CgroupDriver
 		}
+		// A config that is missing or invalid only leaves runc's option out of the search.
 		cfg, _ := installer.ReadContainerdConfig(onHost(f.hostRoot, f.containerdConfig))
+		if cfg != nil {
+			cfg.HostRoot = f.hostRoot
+		}
 		driver, err := installer.DetectCgroupDriver(*opts, "/proc", criDriver, cfg)
 		if err != nil {
 			return fmt.Errorf("find the kubelet's cgroup driver: %w; set it with --cgroup-driver", err)
