@@ -150,7 +150,6 @@ field is written out, so the file shows what the controller runs with.
 {{- end }}
 {{- $config := dict
   "namespace" .Release.Namespace
-  "nodeSelector" .Values.nodeSelector
   "runtimeClasses" (dict
     "name" .Values.runtimeClasses.name
     "handler" .Values.runtimeClasses.handler
@@ -162,5 +161,8 @@ field is written out, so the file shows what the controller runs with.
     "namespaceLabel" .Values.admission.namespaceLabel)
   "agent" $agentConfig
 }}
+{{- with .Values.nodeSelector }}
+{{- $_ := set $config "nodeSelector" . }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
