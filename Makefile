@@ -6,7 +6,8 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean
+.PHONY: build components envtest-bins unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean \
+	helm chart-sync chart-test image
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -76,6 +77,20 @@ generate:
 ## verify: run generate and fail if a generated file differs from the committed one
 verify:
 	hack/verify.sh
+
+## helm: build the pinned helm v4 into the cache and print its path
+helm:
+	hack/helm.sh
+
+## chart-sync: copy the generated CRDs and the controller's ClusterRole into charts/reaper/files;
+## run it after make generate
+chart-sync:
+	hack/chart-sync.sh
+
+## chart-test: render charts/reaper and config/default with default and edge values, check the
+## schema, and run helm lint --strict with the pinned helm
+chart-test:
+	HELM=$$(hack/helm.sh) $(GO) test -count=1 ./test/chart/...
 
 ## clean: remove bin/ and the image tarballs; the component builds in .cache stay
 clean:
