@@ -294,7 +294,7 @@ func TestControllerRulesMatchGenerated(t *testing.T) {
 	}
 }
 
-func TestAgentRBACIsExactlyTheBrief(t *testing.T) {
+func TestAgentRBACExactRules(t *testing.T) {
 	r := render(t, nil)
 	var role rbacv1.ClusterRole
 	decode(t, r.find(t, "ClusterRole", agentName), &role)
