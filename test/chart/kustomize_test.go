@@ -15,8 +15,6 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
-
-	"reaper.dev/reaper/controllers"
 )
 
 // kustomize builds the kustomization in dir as `kubectl apply -k dir` does.
@@ -46,8 +44,6 @@ func TestKustomizeDefaultObjects(t *testing.T) {
 		"CustomResourceDefinition/" + crdName,
 		"Deployment/" + controllerName,
 		"Namespace/" + releaseNamespace,
-		"Role/" + controllerName,
-		"RoleBinding/" + controllerName,
 		"ServiceAccount/" + agentName,
 		"ServiceAccount/" + controllerName,
 	}
@@ -63,8 +59,12 @@ func TestKustomizeDefaultObjects(t *testing.T) {
 
 	var d appsv1.Deployment
 	decode(t, k.find(t, "Deployment", controllerName), &d)
-	if image := d.Spec.Template.Spec.Containers[0].Image; image != "reaper:dev" {
-		t.Errorf("controller image = %q, want reaper:dev from the images: field", image)
+	container := d.Spec.Template.Spec.Containers[0]
+	if container.Image != "reaper:dev" {
+		t.Errorf("controller image = %q, want reaper:dev from the images: field", container.Image)
+	}
+	if image := envValue(container, "REAPER_IMAGE"); image != "reaper:dev" {
+		t.Errorf("REAPER_IMAGE = %q, want reaper:dev, the image that replacements: copies", image)
 	}
 }
 
@@ -82,7 +82,7 @@ func TestKustomizeMatchesChart(t *testing.T) {
 	})
 
 	for _, role := range []struct{ kind, name string }{
-		{"ClusterRole", controllerName}, {"ClusterRole", agentName}, {"Role", controllerName},
+		{"ClusterRole", controllerName}, {"ClusterRole", agentName},
 	} {
 		t.Run(role.kind+" "+role.name, func(t *testing.T) {
 			var fromKustomize, fromChart rbacv1.ClusterRole
@@ -114,7 +114,10 @@ func TestKustomizeMatchesChart(t *testing.T) {
 		decode(t, h.find(t, "Deployment", controllerName), &fromChart)
 		kPod, hPod := fromKustomize.Spec.Template.Spec, fromChart.Spec.Template.Spec
 		// Only the image differs: the chart's default tag is its appVersion.
-		kPod.Containers[0].Image, hPod.Containers[0].Image = "", ""
+		for _, pod := range []*corev1.PodSpec{&kPod, &hPod} {
+			pod.Containers[0].Image = ""
+			setEnvValue(&pod.Containers[0], "REAPER_IMAGE", "")
+		}
 		if !reflect.DeepEqual(kPod, hPod) {
 			kYAML, _ := yaml.Marshal(kPod)
 			hYAML, _ := yaml.Marshal(hPod)
@@ -126,12 +129,14 @@ func TestKustomizeMatchesChart(t *testing.T) {
 	})
 
 	t.Run("config", func(t *testing.T) {
-		fromKustomize := loadRenderedConfig(t, k, configMapName)
-		fromChart := loadRenderedConfig(t, h, configMapName)
-		if fromKustomize.Agent.Image != "" {
-			t.Errorf("agent image = %q, want empty so that the agent runs the controller's image", fromKustomize.Agent.Image)
-		}
-		fromChart.Agent.Image = ""
+		var d appsv1.Deployment
+		decode(t, k.find(t, "Deployment", controllerName), &d)
+		image := envValue(d.Spec.Template.Spec.Containers[0], "REAPER_IMAGE")
+		fromKustomize := loadRenderedConfig(t, k, configMapName, image)
+		fromChart := loadRenderedConfig(t, h, configMapName, "")
+		// The chart names the agent's image in the config, and kustomize leaves it to the
+		// controller's REAPER_IMAGE.
+		fromKustomize.Agent.Image, fromChart.Agent.Image = "", ""
 		if !reflect.DeepEqual(fromKustomize, fromChart) {
 			kYAML, _ := yaml.Marshal(fromKustomize)
 			hYAML, _ := yaml.Marshal(fromChart)
@@ -171,11 +176,30 @@ func TestKustomizeConfigFileLoads(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := controllers.LoadConfig(filepath.Clean(path), "")
+	cfg, err := loadConfig(filepath.Clean(path), "", "reaper:dev")
 	if err != nil {
 		t.Fatalf("controllers.LoadConfig rejects %s: %v", path, err)
 	}
 	if cfg.Namespace != releaseNamespace {
 		t.Errorf("namespace = %q, want %q", cfg.Namespace, releaseNamespace)
+	}
+}
+
+// envValue returns the value of the environment variable name of container.
+func envValue(container corev1.Container, name string) string {
+	for _, env := range container.Env {
+		if env.Name == name {
+			return env.Value
+		}
+	}
+	return ""
+}
+
+// setEnvValue sets the value of the environment variable name of container.
+func setEnvValue(container *corev1.Container, name, value string) {
+	for i := range container.Env {
+		if container.Env[i].Name == name {
+			container.Env[i].Value = value
+		}
 	}
 }

@@ -175,8 +175,8 @@ func (r rendering) hook(t *testing.T, kind, name string) *releasev1.Hook {
 }
 
 // loadRenderedConfig writes the config.yaml of the rendered ConfigMap to a file and loads it
-// with the controller's own strict loader.
-func loadRenderedConfig(t *testing.T, r rendering, configMapName string) controllers.Config {
+// with the controller's own strict loader, as a controller whose image is image would.
+func loadRenderedConfig(t *testing.T, r rendering, configMapName, image string) controllers.Config {
 	t.Helper()
 	var cm struct {
 		Data map[string]string `json:"data"`
@@ -193,11 +193,25 @@ func loadRenderedConfig(t *testing.T, r rendering, configMapName string) control
 		t.Fatal(err)
 	}
 	// An empty default namespace makes the load fail unless the file names one.
-	cfg, err := controllers.LoadConfig(path, "")
+	cfg, err := loadConfig(path, "", image)
 	if err != nil {
 		t.Fatalf("controllers.LoadConfig rejects the rendered config: %v\n%s", err, text)
 	}
 	return cfg
+}
+
+// loadConfig calls controllers.LoadConfig in either of its forms: (path, namespace), and
+// (path, namespace, image) where image is the controller's --image flag.
+// TODO: call LoadConfig directly when the two-argument form is gone from every branch.
+func loadConfig(path, namespace, image string) (controllers.Config, error) {
+	switch load := any(controllers.LoadConfig).(type) {
+	case func(string, string, string) (controllers.Config, error):
+		return load(path, namespace, image)
+	case func(string, string) (controllers.Config, error):
+		return load(path, namespace)
+	default:
+		return controllers.Config{}, fmt.Errorf("controllers.LoadConfig has the unknown type %T", controllers.LoadConfig)
+	}
 }
 
 // values builds a values map from dotted paths, such as "agent.restartMethod": "none".

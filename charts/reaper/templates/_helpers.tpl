@@ -164,5 +164,8 @@ field is written out, so the file shows what the controller runs with.
 {{- with .Values.nodeSelector }}
 {{- $_ := set $config "nodeSelector" . }}
 {{- end }}
+{{- with .Values.admission.agentPolicyName }}
+{{- $_ := set $config.admission "agentPolicyName" . }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
