@@ -92,6 +92,11 @@ chart-sync:
 chart-test:
 	HELM=$$(hack/helm.sh) $(GO) test -count=1 ./test/chart/...
 
+## image: build Reaper's image without Docker as the OCI archive bin/images/reaper-VERSION.tar,
+## named reaper:VERSION, and check that a private containerd imports and runs it (needs root)
+image: build
+	VERSION=$(VERSION) hack/image.sh --check
+
 ## clean: remove bin/ and the image tarballs; the component builds in .cache stay
 clean:
 	rm -rf bin .cache/images
