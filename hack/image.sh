@@ -8,9 +8,9 @@
 #   ctr -n k8s.io images import bin/images/reaper-VERSION.tar
 #
 # With --check it then imports the archive into a private containerd under a new folder in
-# /tmp, runs /usr/local/bin/reaper-installer --help from the image with runc, and removes that
-# containerd and its folder again (needs root and the containerd and runc of
-# hack/build-components.sh).
+# /tmp and runs /usr/local/bin/reaper-installer --help from the image with runc. Then it
+# removes that containerd and its folder. The check needs root and the containerd and runc of
+# hack/build-components.sh.
 #
 # Environment: VERSION (default: git describe, as the Makefile's), IMAGE_NAME (default
 # reaper:$VERSION).
@@ -88,7 +88,7 @@ start_containerd() {
     sleep 0.1
   done
   tail -20 "$DIR/containerd.log" >&2 || true
-  die "containerd under $DIR did not answer within ${READY_TIMEOUT_SECONDS}s; its log is above"
+  die "containerd under $DIR did not respond within ${READY_TIMEOUT_SECONDS}s; its log is above"
 }
 
 check_import() {

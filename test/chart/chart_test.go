@@ -69,7 +69,7 @@ func TestDefaultConfigMatchesControllerDefaults(t *testing.T) {
 	got := loadRenderedConfig(t, r, configMapName, "")
 
 	// The chart writes every field out, so the controller's own defaults must give the same
-	// config, apart from what only the chart knows: the image and the agent's resources.
+	// config, apart from what only the chart sets: the image and the agent's resources.
 	want := controllers.Config{Namespace: releaseNamespace}
 	want.Default()
 	want.Agent.Image = "reaper:0.1.0"
