@@ -8,9 +8,9 @@
 #   ctr -n k8s.io images import bin/images/reaper-VERSION.tar
 #
 # With --check it then imports the archive into a private containerd under a new folder in
-# /tmp and runs /usr/local/bin/reaper-installer --help from the image with runc. Then it
-# removes that containerd and its folder. The check needs root and the containerd and runc of
-# hack/build-components.sh.
+# /tmp and runs reaper-controller --help and reaper-installer --help from the image with runc,
+# as the image's user 65532. Then it removes that containerd and its folder. The check needs
+# root and the containerd and runc of hack/build-components.sh.
 #
 # Environment: VERSION (default: git describe, as the Makefile's), IMAGE_NAME (default
 # reaper:$VERSION).
@@ -48,9 +48,9 @@ full_image_name() {
   fi
 }
 
-# write_check_config writes a containerd config whose root, state, sockets and runc state all
-# live under DIR. The CRI plugins are off, because the check needs only the image service and
-# ctr run.
+# write_check_config writes a containerd config whose root, state and sockets all live under
+# DIR. The CRI plugins are off, because the check needs only the image service and ctr run.
+# The native snapshotter copies files, so it works on any filesystem that DIR is on.
 write_check_config() {
   cat >"$DIR/config.toml" <<EOF
 version = 3
@@ -69,6 +69,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 
 [plugins."io.containerd.nri.v1.nri"]
   disable = true
+
+# The transfer service, which ctr images import uses, unpacks only for the platforms listed here.
+[[plugins."io.containerd.transfer.v1.local".unpack_config]]
+  platform = "linux/$(go env GOARCH)"
+  snapshotter = "native"
 EOF
 }
 
@@ -109,12 +114,14 @@ check_import() {
   ctr_check images ls -q | grep -qxF "$name" ||
     die "ctr images import did not create $name; it lists: $(ctr_check images ls -q | paste -sd ' ')"
 
-  output=$(ctr_check run --rm --snapshotter native --runc-binary "$(runc_bin)/runc" --runc-root "$DIR/runc" \
-    "$name" reaper-image-check /usr/local/bin/reaper-installer --help 2>&1) ||
-    die "running reaper-installer from $name failed: $output"
-  grep -q "reaper-installer" <<<"$output" ||
-    die "reaper-installer --help from $name printed no usage: $output"
-  log "ctr imported $name and ran /usr/local/bin/reaper-installer from it"
+  local binary
+  for binary in reaper-controller reaper-installer; do
+    output=$(ctr_check run --rm --snapshotter native --runc-binary "$(runc_bin)/runc" --runc-root "$DIR/runc" \
+      "$name" reaper-image-check "/usr/local/bin/$binary" --help 2>&1) ||
+      die "running $binary --help from $name failed: $output"
+    grep -q "$binary" <<<"$output" || die "$binary --help from $name printed no usage: $output"
+  done
+  log "ctr imported $name and ran reaper-controller and reaper-installer from it"
 }
 
 main() {
