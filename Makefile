@@ -88,9 +88,10 @@ chart-sync:
 	hack/chart-sync.sh
 
 ## chart-test: render charts/reaper and config/default with default and edge values, check the
-## schema, and run helm lint --strict with the pinned helm
+## schema, run helm lint --strict with the pinned helm, and create the objects in envtest's
+## kube-apiserver
 chart-test:
-	HELM=$$(hack/helm.sh) $(GO) test -count=1 ./test/chart/...
+	HELM=$$(hack/helm.sh) KUBEBUILDER_ASSETS=$$(hack/envtest-bins.sh) $(GO) test -count=1 ./test/chart/...
 
 ## image: build Reaper's image without Docker as the OCI archive bin/images/reaper-VERSION.tar,
 ## named reaper:VERSION, and check that a private containerd imports and runs it (needs root)
