@@ -6,8 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean \
-	helm chart-sync chart-test image
+.PHONY: build components envtest-bins unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -77,6 +76,8 @@ generate:
 ## verify: run generate and fail if a generated file differs from the committed one
 verify:
 	hack/verify.sh
+
+.PHONY: helm chart-sync chart-test image
 
 ## helm: build the pinned helm v4 into the cache and print its path
 helm:
