@@ -40,9 +40,9 @@ func (w *warningRecorder) take() []string {
 	return taken
 }
 
-// startAPIServer starts etcd and kube-apiserver with envtest and returns a client and the
-// recorder of its warnings.
-func startAPIServer(t *testing.T) (client.Client, *warningRecorder) {
+// startAPIServer starts etcd and kube-apiserver with envtest and returns an admin client, its
+// rest.Config and the recorder of its warnings.
+func startAPIServer(t *testing.T) (client.Client, *rest.Config, *warningRecorder) {
 	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run make envtest-bins and export the folder it prints, or run make chart-test")
@@ -65,7 +65,7 @@ func startAPIServer(t *testing.T) (client.Client, *warningRecorder) {
 	if err != nil {
 		t.Fatalf("create client: %v", err)
 	}
-	return c, recorder
+	return c, cfg, recorder
 }
 
 // createNamespace creates the release namespace with the privileged level that the agent
@@ -112,7 +112,7 @@ func createObjects(ctx context.Context, t *testing.T, c client.Client, warnings 
 
 func TestAPIServerAcceptsChart(t *testing.T) {
 	ctx := context.Background()
-	c, warnings := startAPIServer(t)
+	c, _, warnings := startAPIServer(t)
 	createNamespace(ctx, t, c)
 
 	r := render(t, nil)
@@ -147,7 +147,7 @@ func TestAPIServerAcceptsChart(t *testing.T) {
 
 func TestAPIServerAcceptsKustomize(t *testing.T) {
 	ctx := context.Background()
-	c, warnings := startAPIServer(t)
+	c, _, warnings := startAPIServer(t)
 
 	var objects []object
 	for _, o := range kustomize(t, "../../config/default").Objects {

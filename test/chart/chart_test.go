@@ -26,6 +26,7 @@ const (
 	controllerName = "reaper-controller"
 	agentName      = "reaper-agent"
 	configMapName  = "reaper-controller-config"
+	eventsRoleName = "reaper-controller-events"
 	teardownName   = "reaper-teardown"
 	crdName        = "reapernodes.reaper.dev"
 )
@@ -45,6 +46,8 @@ func TestDefaultRenderObjects(t *testing.T) {
 		"ConfigMap/" + configMapName,
 		"CustomResourceDefinition/" + crdName,
 		"Deployment/" + controllerName,
+		"Role/" + eventsRoleName,
+		"RoleBinding/" + eventsRoleName,
 		"ServiceAccount/" + agentName,
 		"ServiceAccount/" + controllerName,
 	}

@@ -44,6 +44,8 @@ func TestKustomizeDefaultObjects(t *testing.T) {
 		"CustomResourceDefinition/" + crdName,
 		"Deployment/" + controllerName,
 		"Namespace/" + releaseNamespace,
+		"Role/" + eventsRoleName,
+		"RoleBinding/" + eventsRoleName,
 		"ServiceAccount/" + agentName,
 		"ServiceAccount/" + controllerName,
 	}
@@ -82,7 +84,7 @@ func TestKustomizeMatchesChart(t *testing.T) {
 	})
 
 	for _, role := range []struct{ kind, name string }{
-		{"ClusterRole", controllerName}, {"ClusterRole", agentName},
+		{"ClusterRole", controllerName}, {"ClusterRole", agentName}, {"Role", eventsRoleName},
 	} {
 		t.Run(role.kind+" "+role.name, func(t *testing.T) {
 			var fromKustomize, fromChart rbacv1.ClusterRole
