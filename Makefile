@@ -89,8 +89,9 @@ chart-sync:
 	hack/chart-sync.sh
 
 ## chart-test: render charts/reaper and config/default with default and edge values, check the
-## schema, run helm lint --strict with the pinned helm, and create the objects in envtest's
-## kube-apiserver
+## schema, run helm lint --strict with the pinned helm, and in envtest's kube-apiserver create
+## the objects, run the controller and its teardown with them, and helm install, upgrade and
+## uninstall the chart
 chart-test:
 	HELM=$$(hack/helm.sh) KUBEBUILDER_ASSETS=$$(hack/envtest-bins.sh) $(GO) test -count=1 ./test/chart/...
 
