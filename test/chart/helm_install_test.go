@@ -18,8 +18,8 @@ import (
 
 // TestHelmInstallUpgradeUninstall installs the chart with the helm binary into envtest's
 // kube-apiserver, upgrades it to a new chart version and uninstalls it. envtest runs no Job
-// controller, so the uninstall skips the teardown hook, which TestControllerRunsWithInstalledRBAC
-// runs on its own.
+// controller, so the uninstall skips the teardown hook, whose command
+// TestControllerRunsWithInstalledRBAC runs.
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	ctx := context.Background()
 	c, cfg, _ := startAPIServer(t)
