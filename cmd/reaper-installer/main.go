@@ -25,7 +25,7 @@ func newRootCommand() *cobra.Command {
 		Short:        "Install the Reaper runtime on this host and register it with containerd",
 		SilenceUsage: true,
 	}
-	root.AddCommand(newInstallCommand(), newUninstallCommand(), newStatusCommand())
+	root.AddCommand(newInstallCommand(), newUninstallCommand(), newStatusCommand(), newAgentCommand())
 	return root
 }
 
