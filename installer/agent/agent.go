@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -125,7 +126,9 @@ func NewManager(config *rest.Config, opts Options) (manager.Manager, error) {
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&reaperv1alpha1.ReaperNode{}).
 		Named("reapernode-agent").
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		// The controller's name is unique in a node's agent; the name check would only stop
+		// a test from starting a second agent in the same process.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: ptr.To(true)}).
 		Complete(r)
 	if err != nil {
 		return nil, fmt.Errorf("create the ReaperNode controller: %w", err)

@@ -149,7 +149,7 @@ func (r *Reconciler) reportInstall(ctx context.Context, run *run) error {
 			"Repaired the drift on node %s: %s", run.node.Name, strings.Join(run.drift, "; "))
 	case run.changed:
 		r.event(run.node, corev1.EventTypeNormal, EventInstalled, "Install",
-			"Installed Reaper %s on node %s with the runtime handlers %s", r.Options.Version, run.node.Name, strings.Join(run.opts.Handlers, ", "))
+			"Installed Reaper %s on node %s with the runtime handlers %s", r.Options.Version, run.node.Name, strings.Join(run.handlers(), ", "))
 	}
 	return r.applyStatus(ctx, run.node, status)
 }
