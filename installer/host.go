@@ -26,7 +26,7 @@ const DefaultRestartTimeout = time.Minute
 // changed config reaches containerd. The command line and the node agent fill it from
 // their flags; an empty field takes the distribution's value or the default.
 type HostConfig struct {
-	// HostRoot is where the host's / is mounted, such as /host in a pod.
+	// HostRoot is the folder the host's / is mounted at, such as /host in a pod.
 	HostRoot string
 	// Distro is DistroAuto or the name of one of Distros.
 	Distro string

@@ -126,8 +126,8 @@ func NewManager(config *rest.Config, opts Options) (manager.Manager, error) {
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&reaperv1alpha1.ReaperNode{}).
 		Named("reapernode-agent").
-		// The controller's name is unique in a node's agent; the name check would only stop
-		// a test from starting a second agent in the same process.
+		// A node's agent runs one controller of this name. The name check would only stop a
+		// test from starting a second agent in the same process.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: ptr.To(true)}).
 		Complete(r)
 	if err != nil {

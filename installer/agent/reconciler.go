@@ -36,7 +36,7 @@ type Reconciler struct {
 	Options  Options
 }
 
-// Reconcile brings the node to what its ReaperNode asks for and reports the result in
+// Reconcile brings the node to the state its ReaperNode requests and reports the result in
 // the ReaperNode's status. It returns RequeueAfter the resync period, so a config
 // manager that removes Reaper's files is noticed and repaired, and an error, retried
 // with backoff, when the install or the uninstall failed.

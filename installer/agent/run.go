@@ -21,16 +21,17 @@ type run struct {
 	host *installer.Host
 	opts installer.Options
 
-	// status is what the installer's files on the host are, or nil with statusErr when
-	// they could not be read. detectErr is the error of finding the cgroup driver.
+	// status is the state of the installer's files on the host, or nil with statusErr
+	// when they could not be read. detectErr is the error of finding the cgroup driver.
 	status    *installer.Status
 	statusErr error
 	detectErr error
 
 	// installedBefore reports whether the host had an install record before this pass.
 	installedBefore bool
-	// drift is what differed from the install record before this pass, and binaryDrift
-	// the part of it about the binaries. changed reports whether the pass wrote files.
+	// drift is the list of differences from the install record before this pass, and
+	// binaryDrift the part of it about the binaries. changed reports whether the pass
+	// wrote files.
 	drift       []string
 	binaryDrift []string
 	changed     bool

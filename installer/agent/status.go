@@ -57,7 +57,7 @@ func classify(err error) failure {
 // overrides, or a kubelet cgroup driver it cannot use.
 var errHostConfig = errors.New("invalid host configuration")
 
-// finding is what the agent found for one condition.
+// finding is the agent's result for one condition.
 type finding struct {
 	ok      bool
 	reason  string
@@ -212,7 +212,7 @@ func (run *run) unreadFinding() finding {
 }
 
 // missingReason is the reason of a file the install did not write: Drifted when an
-// install record says it did, else InstallFailed.
+// install record lists it, else InstallFailed.
 func (run *run) missingReason() string {
 	if run.status != nil && run.status.Record != "" {
 		return reaperv1alpha1.ReasonDrifted

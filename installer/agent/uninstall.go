@@ -86,7 +86,25 @@ func (r *Reconciler) uninstall(ctx context.Context, node *reaperv1alpha1.ReaperN
 	if err != nil {
 		return err
 	}
+	if !r.canRestart(ctx, run) {
+		// The install writes its record before its first change, so without one nothing
+		// in containerd's config needs a restart, and a restart method that does not work
+		// on this node must not block the deletion.
+		ctrl.LoggerFrom(ctx).Info("No install record and no working restart method: removing what is left without restarting containerd")
+		_, err = plan.Apply(slogger(ctx))
+		return err
+	}
 	// As for the install, a SIGTERM does not cut the revert short.
 	_, err = run.host.Apply(context.WithoutCancel(ctx), slogger(ctx), plan)
 	return err
+}
+
+// canRestart reports whether the uninstall restarts containerd: always when the host has
+// an install record, else only when the restart method works on this node.
+func (r *Reconciler) canRestart(ctx context.Context, run *run) bool {
+	record, err := installer.ReadRecord(run.opts)
+	if err != nil || record != nil {
+		return true
+	}
+	return r.checkRestart(ctx, run) == nil
 }

@@ -204,8 +204,8 @@ func TestDeleteRevertsNode(t *testing.T) {
 }
 
 // TestSigtermKeepsInstall stops the agent as a SIGTERM does and checks that the node
-// keeps Reaper and the ReaperNode its finalizer; a new agent then reverts the node on
-// deletion.
+// keeps Reaper and the ReaperNode keeps its finalizer. A new agent then reverts the node
+// on deletion.
 func TestSigtermKeepsInstall(t *testing.T) {
 	const name = "sigterm-keeps"
 	h := newHost(t, privateConfig)
@@ -280,7 +280,8 @@ func TestPausedChangesNothing(t *testing.T) {
 }
 
 // TestSpecOverridesFlags sets spec.restartMethod none and spec.runtimeHandler, and checks
-// that the agent registers that handler without restarting containerd, and says so.
+// that the agent registers that handler without restarting containerd and reports the
+// pending restart.
 func TestSpecOverridesFlags(t *testing.T) {
 	const name = "spec-override"
 	h := newHost(t, privateConfig)
@@ -353,5 +354,30 @@ func TestBadConfigFails(t *testing.T) {
 				t.Errorf("HandlerRegistered has reason %s, want CRIUnavailable: %s", registered.Reason, registered.Message)
 			}
 		})
+	}
+}
+
+// TestDeleteNeverInstalled fails the install because containerd cannot be restarted,
+// then deletes the ReaperNode and checks that the agent lets it go without a restart and
+// without changing the host.
+func TestDeleteNeverInstalled(t *testing.T) {
+	const name = "never-installed"
+	h := newHost(t, privateConfig)
+	createNode(t, name, reaperv1alpha1.ReaperNodeSpec{})
+	runAgent(t, h.options(name))
+
+	node := waitForPhase(t, name, reaperv1alpha1.PhaseFailed, 20*time.Second)
+	configured := condition(t, node, reaperv1alpha1.ConditionContainerdConfigured)
+	if configured.Reason != reaperv1alpha1.ReasonRestartFailed || !strings.Contains(configured.Message, h.path("containerd.pid")) {
+		t.Errorf("ContainerdConfigured has reason %s, want RestartFailed with the missing pid file %s: %s",
+			configured.Reason, h.path("containerd.pid"), configured.Message)
+	}
+
+	deleteNode(t, name)
+	waitForPhase(t, name, reaperv1alpha1.PhaseUninstalling, 20*time.Second)
+	setControllerReadyFalse(t, name)
+	waitUntilGone(t, name, 20*time.Second)
+	if h.exists(h.installDir()) || h.exists(h.dropIn()) || h.read(t) != h.original {
+		t.Error("the agent changed the host of a node it never installed")
 	}
 }

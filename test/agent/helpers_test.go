@@ -55,16 +55,26 @@ func (h *host) socket() string             { return h.path("c.sock") }
 func (h *host) installDir() string         { return h.path("opt/reaper/bin") }
 func (h *host) dropIn() string             { return h.path("conf.d/reaper.toml") }
 func (h *host) binary(name string) string  { return filepath.Join(h.installDir(), name) }
-func (h *host) read(t *testing.T) string   { t.Helper(); return readFile(t, h.config) }
-func (h *host) exists(path string) bool    { _, err := os.Lstat(path); return err == nil }
 func (h *host) installed(name string) bool { return h.exists(h.binary(name)) }
+
+func (h *host) read(t *testing.T) string {
+	t.Helper()
+	return readFile(t, h.config)
+}
+
+func (h *host) exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// pid returns the pid of the host's containerd.
 func (h *host) pid(t *testing.T) string {
 	t.Helper()
 	return strings.TrimSpace(readFile(t, h.path("containerd.pid")))
 }
 
-// newHost writes the files of a node whose containerd config is config, in which %[1]s
-// stands for the host's folder.
+// newHost writes the files of a node whose containerd config is config. Each %[1]s in
+// config is replaced by the host's folder.
 func newHost(t *testing.T, config string) *host {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "rpag.")
