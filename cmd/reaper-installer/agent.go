@@ -48,7 +48,7 @@ is deleted. A SIGTERM stops the agent and leaves the node as it is.`,
 			if err != nil {
 				return err
 			}
-			ctrl.Log.Info("Starting the node agent", "node", opts.NodeName, "version", opts.Version, "resyncPeriod", opts.ResyncPeriod)
+			ctrl.Log.Info("Starting the node agent", "node", opts.NodeName, "version", opts.Version, "resyncPeriod", opts.ResyncPeriod.String())
 			return mgr.Start(ctrl.SetupSignalHandler())
 		},
 	}
