@@ -122,7 +122,7 @@ func NewManager(config *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("add the readiness check: %w", err)
 	}
 
-	r := &Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(FieldManager), Options: opts}
+	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder(FieldManager), Options: opts}
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&reaperv1alpha1.ReaperNode{}).
 		Named("reapernode-agent").

@@ -31,7 +31,10 @@ const (
 // Reconciler installs Reaper on its node, keeps it there and reverts it when its
 // ReaperNode is deleted.
 type Reconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Reader reads the ReaperNode from the API server rather than the cache, so a pass
+	// never compares its report with a status older than the last one it wrote.
+	Reader   client.Reader
 	Recorder events.EventRecorder
 	Options  Options
 }
@@ -45,7 +48,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	node := &reaperv1alpha1.ReaperNode{}
-	if err := r.Client.Get(ctx, req.NamespacedName, node); err != nil {
+	if err := r.Reader.Get(ctx, req.NamespacedName, node); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
