@@ -105,7 +105,8 @@ func (r *Reconciler) reconcilePaused(ctx context.Context, node *reaperv1alpha1.R
 		status.Conditions[i].Reason = reaperv1alpha1.ReasonPaused
 		status.Conditions[i].Message = note + ": " + status.Conditions[i].Message
 	}
-	if status.Phase != reaperv1alpha1.PhaseReady && node.Status.Phase != "" {
+	if run.status == nil || run.status.Record == "" {
+		// Nothing is installed, so the phase stays as the last pass left it.
 		status.Phase = node.Status.Phase
 	}
 	status.ObservedGeneration = node.Status.ObservedGeneration

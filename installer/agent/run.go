@@ -128,7 +128,10 @@ func (r *Reconciler) install(ctx context.Context, run *run) error {
 	if err != nil {
 		return err
 	}
-	if !pending && len(run.drift) == 0 && (run.served() || run.restartNone()) {
+	// A containerd whose CRI does not respond is not restarted for nothing: the files are
+	// in place, and the report says that the CRI is unavailable.
+	unserved := run.opts.Containerd != nil && !run.served() && !run.restartNone()
+	if !pending && len(run.drift) == 0 && !unserved {
 		return nil
 	}
 

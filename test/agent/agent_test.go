@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -272,11 +273,32 @@ func TestPausedChangesNothing(t *testing.T) {
 		t.Error("the agent changed the host of a paused ReaperNode")
 	}
 
-	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"paused":false}}`))
-	if err := kube.Patch(context.Background(), node, patch); err != nil {
+	setPaused(t, node, false)
+	node = waitForPhase(t, name, reaperv1alpha1.PhaseReady, installTimeout)
+
+	// Paused again, the agent reports drift and leaves it alone.
+	setPaused(t, node, true)
+	if err := os.Remove(h.dropIn()); err != nil {
 		t.Fatal(err)
 	}
-	waitForPhase(t, name, reaperv1alpha1.PhaseReady, installTimeout)
+	node = waitForPhase(t, name, reaperv1alpha1.PhaseDegraded, 20*time.Second)
+	configured := condition(t, node, reaperv1alpha1.ConditionContainerdConfigured)
+	if configured.Status != metav1.ConditionFalse || configured.Reason != reaperv1alpha1.ReasonPaused || !strings.Contains(configured.Message, h.dropIn()) {
+		t.Errorf("ContainerdConfigured is %s with reason %s, want False, Paused and the missing drop-in: %s", configured.Status, configured.Reason, configured.Message)
+	}
+	time.Sleep(3 * time.Second)
+	if h.exists(h.dropIn()) {
+		t.Error("the agent repaired the drop-in of a paused ReaperNode")
+	}
+}
+
+// setPaused sets the ReaperNode's spec.paused.
+func setPaused(t *testing.T, node *reaperv1alpha1.ReaperNode, paused bool) {
+	t.Helper()
+	patch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"spec":{"paused":%t}}`, paused))
+	if err := kube.Patch(context.Background(), node, patch); err != nil {
+		t.Fatalf("set spec.paused to %t: %v", paused, err)
+	}
 }
 
 // TestSpecOverridesFlags sets spec.restartMethod none and spec.runtimeHandler, and checks
