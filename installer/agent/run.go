@@ -128,8 +128,8 @@ func (r *Reconciler) install(ctx context.Context, run *run) error {
 	if err != nil {
 		return err
 	}
-	// A containerd whose CRI does not respond is not restarted for nothing: the files are
-	// in place, and the report says that the CRI is unavailable.
+	// A containerd whose CRI does not respond is not restarted while the files are in
+	// place, and the report gives the reason CRIUnavailable.
 	unserved := run.opts.Containerd != nil && !run.served() && !run.restartNone()
 	if !pending && len(run.drift) == 0 && !unserved {
 		return nil
