@@ -7,6 +7,8 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +74,12 @@ func (o Options) Validate() error {
 	}
 	if o.Handler == "" {
 		errs = append(errs, fmt.Errorf("missing --handler: name the runtime handler to register, such as %s", installer.DefaultHandler))
+	}
+	if o.ProtectedRoot != "" && !slices.Contains(installer.ProtectedRoots, o.ProtectedRoot) {
+		errs = append(errs, fmt.Errorf("invalid --protected-root %q: use %s", o.ProtectedRoot, strings.Join(installer.ProtectedRoots, " or ")))
+	}
+	if o.ProtectedRoot != "" && o.ProtectedHandler == "" {
+		errs = append(errs, fmt.Errorf("--protected-root %s has no effect without a protected handler: set --protected-handler too", o.ProtectedRoot))
 	}
 	if o.ResyncPeriod <= 0 {
 		errs = append(errs, fmt.Errorf("invalid --resync-period %s: use a positive duration, such as %s", o.ResyncPeriod, DefaultResyncPeriod))

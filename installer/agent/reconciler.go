@@ -105,8 +105,9 @@ func (r *Reconciler) reconcilePaused(ctx context.Context, node *reaperv1alpha1.R
 		status.Conditions[i].Reason = reaperv1alpha1.ReasonPaused
 		status.Conditions[i].Message = note + ": " + status.Conditions[i].Message
 	}
-	if run.status == nil || run.status.Record == "" {
-		// Nothing is installed, so the phase stays as the last pass left it.
+	if !node.DeletionTimestamp.IsZero() || run.status == nil || run.status.Record == "" {
+		// During a deletion, or with nothing installed, the phase stays as the last pass
+		// left it: a paused deletion must not turn Uninstalling back into Ready.
 		status.Phase = node.Status.Phase
 	}
 	status.ObservedGeneration = node.Status.ObservedGeneration
