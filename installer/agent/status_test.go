@@ -139,10 +139,12 @@ func TestOptionsValidate(t *testing.T) {
 		t.Fatalf("valid options: %v", err)
 	}
 	for name, change := range map[string]func(*Options){
-		"no node":       func(o *Options) { o.NodeName = "" },
-		"no handler":    func(o *Options) { o.Handler = "" },
-		"zero resync":   func(o *Options) { o.ResyncPeriod = 0 },
-		"negative wait": func(o *Options) { o.UninstallWait = -time.Second },
+		"no node":              func(o *Options) { o.NodeName = "" },
+		"no handler":           func(o *Options) { o.Handler = "" },
+		"zero resync":          func(o *Options) { o.ResyncPeriod = 0 },
+		"negative wait":        func(o *Options) { o.UninstallWait = -time.Second },
+		"unknown root":         func(o *Options) { o.ProtectedHandler, o.ProtectedRoot = "reaper-protected", "tmpfs" },
+		"root without handler": func(o *Options) { o.ProtectedRoot = "read-only" },
 	} {
 		o := valid
 		change(&o)
