@@ -178,3 +178,32 @@ func readTree(t *testing.T, root string) map[string]string {
 	}
 	return tree
 }
+
+// TestUninstallWaitTimesOut deletes a ReaperNode whose controller never sets Ready to
+// False, and checks that the agent reverts the node once --uninstall-wait has passed.
+func TestUninstallWaitTimesOut(t *testing.T) {
+	const name = "uninstall-wait"
+	root := t.TempDir()
+	copyTree(t, filepath.Join("..", "..", "installer", "testdata", "cases", "c02-v3-imports-confd"), filepath.Join(root, "etc/containerd"))
+	config := filepath.Join(root, "etc/containerd/config.toml")
+	original := readFile(t, config)
+	opts := hostRootOptions(t, name, root)
+	opts.UninstallWait = 3 * time.Second
+	createNode(t, name, reaperv1alpha1.ReaperNodeSpec{})
+	runAgent(t, opts)
+	waitForPhase(t, name, reaperv1alpha1.PhaseDegraded, 20*time.Second)
+
+	deleteNode(t, name)
+	node := waitForPhase(t, name, reaperv1alpha1.PhaseUninstalling, 20*time.Second)
+	if _, err := os.Stat(filepath.Join(root, "opt/reaper/bin", installer.ShimBinary)); err != nil {
+		t.Errorf("the agent removed the shim before the wait was over: %v", err)
+	}
+	waitUntilGone(t, name, 20*time.Second)
+	if waited := time.Since(node.DeletionTimestamp.Time); waited < opts.UninstallWait {
+		t.Errorf("the agent reverted the node %s after the deletion, before --uninstall-wait %s", waited, opts.UninstallWait)
+	}
+	if got := readFile(t, config); got != original {
+		t.Errorf("containerd's config after the uninstall is\n%s\nwant\n%s", got, original)
+	}
+	waitForEvent(t, name, agent.EventUninstallWaitTimedOut)
+}
