@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins unit e2e compat critest installer-cases test demo bench lint generate verify clean distclean
+.PHONY: build components envtest-bins unit e2e compat critest installer-cases agent-test test demo bench lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -49,6 +49,12 @@ critest: components build
 ## through the installer, supervised and under a private systemd (needs root)
 installer-cases:
 	hack/installer-cases.sh
+
+## agent-test: run the node agent of reaper-installer against envtest's kube-apiserver and etcd, on
+## private containerds that it restarts by the signal method (needs root)
+## AGENT_TEST_FLAGS passes flags to go test, such as AGENT_TEST_FLAGS="-run TestDriftRepaired".
+agent-test:
+	hack/agent-test.sh $(AGENT_TEST_FLAGS)
 
 ## test: run unit, installer-cases, e2e, compat and critest, and fail if any fails
 test:

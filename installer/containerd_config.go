@@ -21,6 +21,16 @@ var ErrConfigNotFound = errors.New("containerd config not found")
 // path.
 var ErrUnsupportedVersion = errors.New("unsupported containerd config version")
 
+// ErrInvalidConfig is wrapped by the error of a containerd config file that is not
+// valid TOML.
+var ErrInvalidConfig = errors.New("invalid containerd config")
+
+// invalidConfigError is a TOML error that also matches ErrInvalidConfig.
+type invalidConfigError struct{ err error }
+
+func (e invalidConfigError) Error() string   { return e.err.Error() }
+func (e invalidConfigError) Unwrap() []error { return []error{e.err, ErrInvalidConfig} }
+
 // ContainerdConfig is the part of a containerd root config file that the installer reads.
 type ContainerdConfig struct {
 	// Path is the file the values were read from.
@@ -91,9 +101,9 @@ func decodeError(path string, err error) error {
 	if errors.As(err, &derr) {
 		line, column := derr.Position()
 		return fmt.Errorf("parse containerd config %s: line %d, column %d: %w; fix the TOML syntax at that position",
-			path, line, column, err)
+			path, line, column, invalidConfigError{err})
 	}
-	return fmt.Errorf("parse containerd config %s: %w", path, err)
+	return fmt.Errorf("parse containerd config %s: %w", path, invalidConfigError{err})
 }
 
 // schemaVersion returns the decoded `version` value, or 1 when the key is missing.

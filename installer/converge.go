@@ -28,6 +28,16 @@ type Restart struct {
 	LogFile string
 }
 
+// ErrRolledBack is wrapped by the error of an install whose restart failed, after which
+// the installer restored the previous config files and restarted containerd again.
+var ErrRolledBack = errors.New("containerd did not serve the handlers after the restart; the previous config is back")
+
+// rolledBackError is the error of a restart that failed, which also matches ErrRolledBack.
+type rolledBackError struct{ err error }
+
+func (e rolledBackError) Error() string   { return e.err.Error() }
+func (e rolledBackError) Unwrap() []error { return []error{e.err, ErrRolledBack} }
+
 // logTailLines is how much of containerd's log an error quotes.
 const logTailLines = 5
 
@@ -70,6 +80,31 @@ func (p *InstallPlan) changes(files configFiles) bool {
 		return true
 	}
 	return p.RootConfig != nil && !bytes.Equal(files[p.Config.Path], p.RootConfig)
+}
+
+// Pending reports whether Apply would write a binary, the shim link or a config file,
+// or create a folder: whether the host differs from the plan.
+func (p *InstallPlan) Pending() (bool, error) {
+	if len(p.CreatedDirs) > 0 {
+		return true, nil
+	}
+	for _, b := range p.Binaries {
+		if !b.upToDate() {
+			return true, nil
+		}
+	}
+	if p.Link != nil {
+		target, err := p.Link.current()
+		if err != nil || target != p.Link.target {
+			return true, err
+		}
+	}
+
+	files, err := p.snapshotConfig()
+	if err != nil {
+		return false, err
+	}
+	return p.changes(files), nil
 }
 
 // restore writes the files back as they were, and removes those that did not exist.
@@ -127,8 +162,8 @@ func (p *InstallPlan) ApplyAndRestart(ctx context.Context, log *slog.Logger, r R
 	}
 
 	log.Error("containerd does not serve the Reaper handlers after the restart; restoring the previous config", "error", waitErr)
-	failure := fmt.Errorf("containerd does not serve %s after the restart, so the previous config files are back: %w%s",
-		strings.Join(p.Handlers, ", "), waitErr, r.logTail())
+	failure := rolledBackError{fmt.Errorf("containerd does not serve %s after the restart, so the previous config files are back: %w%s",
+		strings.Join(p.Handlers, ", "), waitErr, r.logTail())}
 	if err := before.restore(); err != nil {
 		return true, errors.Join(failure, fmt.Errorf("restore the previous config: %w", err))
 	}

@@ -280,15 +280,24 @@ func (p *InstallPlan) writeRecord() error {
 // recorded files that are gone or changed, and recorded handlers that the config files,
 // which register the handlers found, no longer register. The next install repairs it.
 func (r *Record) Drift(opts Options, found []string) []string {
-	var drift []string
-	for _, f := range r.Files {
-		if msg := f.drift(opts); msg != "" {
-			drift = append(drift, msg)
-		}
-	}
+	drift := r.fileDrift(opts, RoleBinary, RoleLink, RoleDropIn, RoleRootConfig, RoleTemplate)
 	for _, h := range r.Handlers {
 		if !slices.Contains(found, h.Name) {
 			drift = append(drift, fmt.Sprintf("containerd's config no longer registers the runtime handler %s", h.Name))
+		}
+	}
+	return drift
+}
+
+// fileDrift returns how the recorded files of the roles differ from the host.
+func (r *Record) fileDrift(opts Options, roles ...string) []string {
+	var drift []string
+	for _, f := range r.Files {
+		if !slices.Contains(roles, f.Role) {
+			continue
+		}
+		if msg := f.drift(opts); msg != "" {
+			drift = append(drift, msg)
 		}
 	}
 	return drift

@@ -34,6 +34,8 @@ type Status struct {
 	Record              string   `json:"record,omitempty"`
 	Drift               []string `json:"drift,omitempty"`
 	HandlerCgroupDriver string   `json:"handlerCgroupDriver,omitempty"`
+	// BinaryDrift is the part of Drift about the binaries and the shim link.
+	BinaryDrift []string `json:"-"`
 	// ForeignHandlers are handlers of Reaper's default names that the root config
 	// defines outside the installer's block, such as a table added by hand.
 	ForeignHandlers []string `json:"foreignHandlers,omitempty"`
@@ -71,6 +73,7 @@ func ReadStatus(opts Options) (*Status, error) {
 	if rec != nil {
 		status.Record = opts.recordPath()
 		status.Drift = rec.Drift(opts, status.Handlers)
+		status.BinaryDrift = rec.fileDrift(opts, RoleBinary, RoleLink)
 		status.HandlerCgroupDriver = rec.cgroupDriver()
 	}
 	return status, nil

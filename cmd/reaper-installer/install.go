@@ -43,11 +43,11 @@ func newInstallCommand() *cobra.Command {
 			}
 			opts.ProtectedRoot = root
 			opts.MigrateForeignHandlers = migrate
-			if err := host.detectNode(cmd.Context(), &opts); err != nil {
+			if err := host.host.Detect(cmd.Context(), &opts); err != nil {
 				return err
 			}
 
-			return host.runPlan(cmd, opts, func(opts installer.Options) (plan, error) {
+			return host.runPlan(cmd, opts, func(opts installer.Options) (installer.Plan, error) {
 				return installer.PlanInstall(opts)
 			})
 		},

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -50,20 +49,17 @@ func newStatusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			status := nodeStatus{Status: files, Installed: files.Installed(), Distro: host.resolved.Name, Socket: host.containerdSocket}
-			if err := host.detectNode(cmd.Context(), &opts); err != nil {
+			status := nodeStatus{Status: files, Installed: files.Installed(), Distro: host.host.Distro.Name, Socket: host.host.Config.ContainerdSocket}
+			if err := host.host.Detect(cmd.Context(), &opts); err != nil {
 				return err
 			}
-			status.CgroupDriver = host.driver
-			if files.HandlerCgroupDriver != "" && files.HandlerCgroupDriver != host.driver.Driver {
-				status.Drift = append(status.Drift, fmt.Sprintf("the handlers use the %s cgroup driver, and the kubelet %s (from %s)",
-					files.HandlerCgroupDriver, host.driver.Driver, host.driver.Source))
-			}
+			host.host.AddCgroupDriverDrift(files)
+			status.CgroupDriver = host.host.CgroupDriver
 			status.Containerd = opts.Containerd
 			if opts.Containerd != nil {
 				status.Served = opts.Containerd.Handlers
 			} else {
-				status.ServedError = host.containerdErr.Error()
+				status.ServedError = host.host.ContainerdErr.Error()
 			}
 
 			if output == "json" {
@@ -149,12 +145,4 @@ func listOrNone(values []string) string {
 		return "none"
 	}
 	return strings.Join(values, ", ")
-}
-
-// onHost returns where a host path is below the host root.
-func onHost(root, path string) string {
-	if root == "" || root == "/" {
-		return path
-	}
-	return filepath.Join(root, path)
 }

@@ -18,7 +18,7 @@ func newUninstallCommand() *cobra.Command {
 				return err
 			}
 
-			return host.runPlan(cmd, opts, func(opts installer.Options) (plan, error) {
+			return host.runPlan(cmd, opts, func(opts installer.Options) (installer.Plan, error) {
 				return installer.PlanUninstall(opts)
 			})
 		},
