@@ -83,6 +83,29 @@ generate:
 verify:
 	hack/verify.sh
 
+.PHONY: helm chart-sync chart-test image
+
+## helm: build the pinned helm v4 into the cache and print its path
+helm:
+	hack/helm.sh
+
+## chart-sync: copy the generated CRDs and the controller's ClusterRole into charts/reaper/files;
+## run it after make generate
+chart-sync:
+	hack/chart-sync.sh
+
+## chart-test: render charts/reaper and config/default with default and edge values, check the
+## schema, run helm lint --strict with the pinned helm, and in envtest's kube-apiserver create
+## the objects, run the controller and its teardown with them, and helm install, upgrade and
+## uninstall the chart
+chart-test:
+	HELM=$$(hack/helm.sh) KUBEBUILDER_ASSETS=$$(hack/envtest-bins.sh) $(GO) test -count=1 ./test/chart/...
+
+## image: build Reaper's image without Docker as the OCI archive bin/images/reaper-VERSION.tar,
+## named reaper:VERSION, and check that a private containerd imports and runs it (needs root)
+image: build
+	VERSION=$(VERSION) hack/image.sh --check
+
 ## clean: remove bin/ and the image tarballs; the component builds in .cache stay
 clean:
 	rm -rf bin .cache/images
