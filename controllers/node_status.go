@@ -1,0 +1,128 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	reaperv1alpha1 "reaper.dev/reaper/api/v1alpha1"
+)
+
+// syncStatus applies the controller's part of the ReaperNode's status: the conditions
+// HandlerAdvertised and Ready, and phase Pending while no agent has set a phase. It
+// writes only when one of them differs from the status in the cache.
+func (r *NodeReconciler) syncStatus(ctx context.Context, node *corev1.Node, reaperNode *reaperv1alpha1.ReaperNode) error {
+	conditions := r.conditions(node, reaperNode)
+	setPending := reaperNode.DeletionTimestamp == nil && reaperNode.Status.Phase == ""
+	if !setPending && sameConditions(reaperNode.Status.Conditions, conditions) {
+		return nil
+	}
+
+	// Keep the transition time of a condition whose status stays.
+	now := metav1.Now()
+	for i := range conditions {
+		conditions[i].LastTransitionTime = now
+		if old := meta.FindStatusCondition(reaperNode.Status.Conditions, conditions[i].Type); old != nil && old.Status == conditions[i].Status {
+			conditions[i].LastTransitionTime = old.LastTransitionTime
+		}
+	}
+
+	status := map[string]any{"conditions": conditions}
+	// The controller applies phase only while it is Pending or empty. Once an agent
+	// applies another phase, with forced ownership, the field is the agent's and the
+	// controller's later applies leave it out.
+	if reaperNode.DeletionTimestamp == nil && (reaperNode.Status.Phase == "" || reaperNode.Status.Phase == reaperv1alpha1.PhasePending) {
+		status["phase"] = reaperv1alpha1.PhasePending
+	}
+	apply, err := statusApplyConfiguration(reaperNode.Name, status)
+	if err != nil {
+		return err
+	}
+	if err := r.Client.Status().Apply(ctx, apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply the conditions of ReaperNode %s: %w", reaperNode.Name, client.IgnoreNotFound(err))
+	}
+	return nil
+}
+
+// conditions returns the controller's conditions of reaperNode, without transition times.
+func (r *NodeReconciler) conditions(node *corev1.Node, reaperNode *reaperv1alpha1.ReaperNode) []metav1.Condition {
+	handler := r.Config.RuntimeClasses.Handler
+	advertised := metav1.Condition{
+		Type:               reaperv1alpha1.ConditionHandlerAdvertised,
+		Status:             metav1.ConditionTrue,
+		Reason:             reaperv1alpha1.ReasonSucceeded,
+		Message:            fmt.Sprintf("Node status.runtimeHandlers lists handler %s", handler),
+		ObservedGeneration: reaperNode.Generation,
+	}
+	isAdvertised := advertises(node, handler)
+	if !isAdvertised {
+		advertised.Status = metav1.ConditionFalse
+		advertised.Reason = reaperv1alpha1.ReasonHandlerMissing
+		advertised.Message = fmt.Sprintf("Node status.runtimeHandlers does not list handler %s yet: the kubelet copies it from containerd's CRI status", handler)
+	}
+
+	ready := metav1.Condition{
+		Type:               reaperv1alpha1.ConditionReady,
+		Status:             metav1.ConditionFalse,
+		Reason:             reaperv1alpha1.ReasonWaiting,
+		ObservedGeneration: reaperNode.Generation,
+	}
+	switch {
+	case reaperNode.DeletionTimestamp != nil || reaperNode.Status.Phase == reaperv1alpha1.PhaseUninstalling:
+		ready.Reason = reaperv1alpha1.ReasonUninstalling
+		ready.Message = fmt.Sprintf("the ReaperNode is being deleted and label %s is removed from the Node", reaperv1alpha1.ReadyLabel)
+	case reaperNode.Status.Phase != reaperv1alpha1.PhaseReady:
+		ready.Message = fmt.Sprintf("waiting for the agent to report phase Ready; the phase is %q", reaperNode.Status.Phase)
+	case !isAdvertised:
+		ready.Message = fmt.Sprintf("waiting for condition %s", reaperv1alpha1.ConditionHandlerAdvertised)
+	default:
+		ready.Status = metav1.ConditionTrue
+		ready.Reason = reaperv1alpha1.ReasonSucceeded
+		ready.Message = fmt.Sprintf("the Node is labeled %s=true, so pods of the Reaper RuntimeClasses can run on it", reaperv1alpha1.ReadyLabel)
+	}
+	return []metav1.Condition{advertised, ready}
+}
+
+// sameConditions reports whether current has each of want with the same status, reason,
+// message and observed generation.
+func sameConditions(current, want []metav1.Condition) bool {
+	for _, w := range want {
+		c := meta.FindStatusCondition(current, w.Type)
+		if c == nil || c.Status != w.Status || c.Reason != w.Reason || c.Message != w.Message || c.ObservedGeneration != w.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}
+
+// statusApplyConfiguration returns a server-side apply request for the status of the
+// ReaperNode name. ReaperNode has no generated apply configuration, so the request is
+// unstructured.
+func statusApplyConfiguration(name string, status map[string]any) (runtime.ApplyConfiguration, error) {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	if err := roundTrip(map[string]any{"status": status}, &u.Object); err != nil {
+		return nil, fmt.Errorf("encode the status of ReaperNode %s: %w", name, err)
+	}
+	u.SetAPIVersion(reaperv1alpha1.GroupVersion.String())
+	u.SetKind("ReaperNode")
+	u.SetName(name)
+	return client.ApplyConfigurationFromUnstructured(u), nil
+}
+
+// rawMergePatch returns a JSON merge patch of patch, which is plain JSON data.
+func rawMergePatch(patch map[string]any) client.Patch {
+	data, err := json.Marshal(patch)
+	if err != nil {
+		// patch holds only maps, strings and nils, which always encode.
+		panic(fmt.Sprintf("encode merge patch %v: %v", patch, err))
+	}
+	return client.RawPatch(types.MergePatchType, data)
+}
