@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,14 @@ import (
 
 // agentManager is the field manager of the simulated agent.
 const agentManager = "reaper-agent"
+
+var nameCount atomic.Int64
+
+// uniqueName returns base with a number that no earlier call returned, so that a test
+// run with -count=N creates new objects.
+func uniqueName(base string) string {
+	return fmt.Sprintf("%s-%d", base, nameCount.Add(1))
+}
 
 // createNode creates a Linux Node that the test config selects, with extra labels
 // merged in; a label with an empty value is left out.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -96,8 +97,19 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if reaperNode == nil {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, r.syncStatus(ctx, node, reaperNode)
+	if err := r.syncStatus(ctx, node, reaperNode); err != nil {
+		if apierrors.IsConflict(err) {
+			// The cache lags behind the agent's write; its event brings the Node back.
+			ctrl.LoggerFrom(ctx).V(1).Info("Retrying after a conflict", "error", err.Error())
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
 }
+
+// conflictRetry is how soon a request that hit a conflict runs again.
+const conflictRetry = 200 * time.Millisecond
 
 // selects reports whether node should run Reaper: a Linux Node, not being deleted, that
 // carries every label of the config's node selector.

@@ -15,10 +15,12 @@ import (
 const waitTimeout = 15 * time.Second
 
 func TestReaperNodeForSelectedNodesOnly(t *testing.T) {
-	selected := createNode(t, "select-linux", nil)
-	createNode(t, "select-other-pool", map[string]string{testPoolLabel: "other"})
-	createNode(t, "select-no-pool", map[string]string{testPoolLabel: ""})
-	createNode(t, "select-windows", map[string]string{osLabel: "windows"})
+	selected := createNode(t, uniqueName("select-linux"), nil)
+	others := []string{
+		createNode(t, uniqueName("select-other-pool"), map[string]string{testPoolLabel: "other"}).Name,
+		createNode(t, uniqueName("select-no-pool"), map[string]string{testPoolLabel: ""}).Name,
+		createNode(t, uniqueName("select-windows"), map[string]string{osLabel: "windows"}).Name,
+	}
 
 	reaperNode := waitForReaperNode(t, selected.Name)
 	if reaperNode.Status.Phase != reaperv1alpha1.PhasePending {
@@ -33,7 +35,7 @@ func TestReaperNodeForSelectedNodesOnly(t *testing.T) {
 	eventually(t, waitTimeout, "Ready False", conditionIs(selected.Name, reaperv1alpha1.ConditionReady, metav1.ConditionFalse, reaperv1alpha1.ReasonWaiting))
 
 	consistently(t, 2*time.Second, "Nodes that the config does not select", func() error {
-		for _, name := range []string{"select-other-pool", "select-no-pool", "select-windows"} {
+		for _, name := range others {
 			if _, err := getReaperNode(name); client.IgnoreNotFound(err) != nil || err == nil {
 				return fmt.Errorf("ReaperNode %s: got %v, want not found", name, err)
 			}
@@ -46,7 +48,7 @@ func TestReaperNodeForSelectedNodesOnly(t *testing.T) {
 }
 
 func TestReadyLabelNeedsPhaseAndHandler(t *testing.T) {
-	const name = "gate"
+	name := uniqueName("gate")
 	createNode(t, name, nil)
 	waitForReaperNode(t, name)
 	handler := testCfg.RuntimeClasses.Handler
@@ -73,7 +75,7 @@ func TestReadyLabelNeedsPhaseAndHandler(t *testing.T) {
 }
 
 func TestDeselectedNodeUninstalls(t *testing.T) {
-	const name = "deselect"
+	name := uniqueName("deselect")
 	createNode(t, name, nil)
 	waitForReaperNode(t, name)
 	setFinalizer(t, name, true)
@@ -118,7 +120,7 @@ func TestDeselectedNodeUninstalls(t *testing.T) {
 }
 
 func TestDeletedNodeReleasesReaperNode(t *testing.T) {
-	const name = "deleted"
+	name := uniqueName("deleted")
 	node := createNode(t, name, nil)
 	waitForReaperNode(t, name)
 	setFinalizer(t, name, true)
@@ -130,7 +132,7 @@ func TestDeletedNodeReleasesReaperNode(t *testing.T) {
 }
 
 func TestReaperNodeRecreatedAfterUserDelete(t *testing.T) {
-	const name = "recreate"
+	name := uniqueName("recreate")
 	createNode(t, name, nil)
 	first := waitForReaperNode(t, name)
 

@@ -16,16 +16,18 @@ import (
 	reaperv1alpha1 "reaper.dev/reaper/api/v1alpha1"
 )
 
-// syncStatus applies the controller's part of the ReaperNode's status: the conditions
-// HandlerAdvertised and Ready, and phase Pending while no agent has set a phase. It
-// writes only when one of them differs from the status in the cache.
+// syncStatus writes the controller's part of the ReaperNode's status: phase Pending
+// while no agent has set a phase, and the conditions HandlerAdvertised and Ready. It
+// writes only what differs from the status in the cache.
 func (r *NodeReconciler) syncStatus(ctx context.Context, node *corev1.Node, reaperNode *reaperv1alpha1.ReaperNode) error {
-	conditions := r.conditions(node, reaperNode)
-	setPending := reaperNode.DeletionTimestamp == nil && reaperNode.Status.Phase == ""
-	if !setPending && sameConditions(reaperNode.Status.Conditions, conditions) {
-		return nil
+	if err := r.setPending(ctx, reaperNode); err != nil {
+		return err
 	}
 
+	conditions := r.conditions(node, reaperNode)
+	if sameConditions(reaperNode.Status.Conditions, conditions) {
+		return nil
+	}
 	// Keep the transition time of a condition whose status stays.
 	now := metav1.Now()
 	for i := range conditions {
@@ -34,20 +36,28 @@ func (r *NodeReconciler) syncStatus(ctx context.Context, node *corev1.Node, reap
 			conditions[i].LastTransitionTime = old.LastTransitionTime
 		}
 	}
-
-	status := map[string]any{"conditions": conditions}
-	// The controller applies phase only while it is Pending or empty. Once an agent
-	// applies another phase, with forced ownership, the field is the agent's and the
-	// controller's later applies leave it out.
-	if reaperNode.DeletionTimestamp == nil && (reaperNode.Status.Phase == "" || reaperNode.Status.Phase == reaperv1alpha1.PhasePending) {
-		status["phase"] = reaperv1alpha1.PhasePending
-	}
-	apply, err := statusApplyConfiguration(reaperNode.Name, status)
+	apply, err := statusApplyConfiguration(reaperNode.Name, map[string]any{"conditions": conditions})
 	if err != nil {
 		return err
 	}
 	if err := r.Client.Status().Apply(ctx, apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply the conditions of ReaperNode %s: %w", reaperNode.Name, client.IgnoreNotFound(err))
+	}
+	return nil
+}
+
+// setPending sets phase Pending on a ReaperNode that has no phase. The patch carries the
+// resourceVersion of the cached ReaperNode, so it fails with a conflict, and the request
+// is retried, when the agent has set a phase that the cache does not show yet. A forced
+// apply would overwrite the agent's phase.
+func (r *NodeReconciler) setPending(ctx context.Context, reaperNode *reaperv1alpha1.ReaperNode) error {
+	if reaperNode.DeletionTimestamp != nil || reaperNode.Status.Phase != "" {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(reaperNode.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	reaperNode.Status.Phase = reaperv1alpha1.PhasePending
+	if err := r.Client.Status().Patch(ctx, reaperNode, patch, client.FieldOwner(FieldManager)); err != nil {
+		return fmt.Errorf("set phase Pending on ReaperNode %s: %w", reaperNode.Name, client.IgnoreNotFound(err))
 	}
 	return nil
 }

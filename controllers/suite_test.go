@@ -203,4 +203,3 @@ func consistently(t *testing.T, duration time.Duration, what string, check func(
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-

@@ -281,4 +281,3 @@ func describeReaperNodes(reaperNodes []reaperv1alpha1.ReaperNode) string {
 	}
 	return b.String()
 }
-
