@@ -79,7 +79,7 @@ func agentPolicy(cfg Config) *admissionv1ac.ValidatingAdmissionPolicyApplyConfig
 				WithName("agent-service-account").
 				WithExpression("request.userInfo.username == " + celString(user))).
 			WithValidations(admissionv1ac.Validation().
-				WithExpression(fmt.Sprintf("%s in request.userInfo.extra && request.name in %s", celString(NodeNameExtra), extra)).
+				WithExpression(fmt.Sprintf("has(request.userInfo.extra) && %s in request.userInfo.extra && request.name in %s", celString(NodeNameExtra), extra)).
 				WithMessageExpression(fmt.Sprintf("'service account %s may write only the ReaperNode of the node that its token is bound to (user extra %s), not ReaperNode ' + request.name",
 					user, NodeNameExtra)).
 				WithReason(metav1.StatusReasonForbidden)))

@@ -1,0 +1,199 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	reaperv1alpha1 "reaper.dev/reaper/api/v1alpha1"
+)
+
+func getDaemonSet() (*appsv1.DaemonSet, error) {
+	ds := &appsv1.DaemonSet{}
+	err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: testNamespace, Name: testCfg.Agent.Name}, ds)
+	return ds, err
+}
+
+func TestAgentDaemonSetPodSpec(t *testing.T) {
+	var ds *appsv1.DaemonSet
+	eventually(t, waitTimeout, "installer DaemonSet created", func() (err error) {
+		ds, err = getDaemonSet()
+		return err
+	})
+	pod := ds.Spec.Template.Spec
+
+	if got := ds.Spec.Template.Spec.NodeSelector; got[reaperv1alpha1.AgentLabel] != "true" || got[osLabel] != "linux" {
+		t.Errorf("nodeSelector is %v, want %s=true and %s=linux", got, reaperv1alpha1.AgentLabel, osLabel)
+	}
+	if !pod.HostPID || pod.HostNetwork {
+		t.Errorf("hostPID %v, hostNetwork %v; want true and false", pod.HostPID, pod.HostNetwork)
+	}
+	if pod.ServiceAccountName != "reaper-agent" || pod.PriorityClassName != "system-node-critical" {
+		t.Errorf("serviceAccountName %q, priorityClassName %q; want reaper-agent and system-node-critical", pod.ServiceAccountName, pod.PriorityClassName)
+	}
+	if len(pod.Tolerations) != 1 || pod.Tolerations[0].Operator != corev1.TolerationOpExists || pod.Tolerations[0].Key != "" {
+		t.Errorf("tolerations are %+v, want one that tolerates every taint", pod.Tolerations)
+	}
+	if ds.Spec.UpdateStrategy.RollingUpdate == nil || ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("update strategy is %+v, want a rolling update with maxUnavailable 1", ds.Spec.UpdateStrategy)
+	}
+
+	if len(pod.Containers) != 1 {
+		t.Fatalf("the pod has %d containers, want 1", len(pod.Containers))
+	}
+	agent := pod.Containers[0]
+	if agent.Image != testImage || len(agent.Command) != 1 || agent.Command[0] != "/usr/local/bin/reaper-installer" {
+		t.Errorf("image %q, command %v; want %s and /usr/local/bin/reaper-installer", agent.Image, agent.Command, testImage)
+	}
+	wantArgs := []string{
+		"agent", "--node-name=$(NODE_NAME)", "--host-root=/host", "--install-dir=/opt/reaper/bin", "--restart=auto",
+		"--handler=reaper", "--protected-handler=reaper-protected", "--resync-period=5m0s", "--health-probe-bind-address=:8082",
+	}
+	if !slices.Equal(agent.Args, wantArgs) {
+		t.Errorf("args are\n  %q\nwant\n  %q", agent.Args, wantArgs)
+	}
+	if len(agent.Env) != 1 || agent.Env[0].Name != "NODE_NAME" || agent.Env[0].ValueFrom == nil ||
+		agent.Env[0].ValueFrom.FieldRef == nil || agent.Env[0].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+		t.Errorf("env is %+v, want NODE_NAME from spec.nodeName", agent.Env)
+	}
+	sc := agent.SecurityContext
+	if sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 0 || sc.Privileged == nil || *sc.Privileged {
+		t.Errorf("securityContext is %+v, want runAsUser 0 and privileged false", sc)
+	}
+	for _, probe := range []struct {
+		name string
+		got  *corev1.Probe
+		path string
+	}{{"liveness", agent.LivenessProbe, "/healthz"}, {"readiness", agent.ReadinessProbe, "/readyz"}} {
+		if probe.got == nil || probe.got.HTTPGet == nil || probe.got.HTTPGet.Path != probe.path || probe.got.HTTPGet.Port.String() != "health" {
+			t.Errorf("%s probe is %+v, want GET %s on port health", probe.name, probe.got, probe.path)
+		}
+	}
+	if len(agent.Ports) != 1 || agent.Ports[0].ContainerPort != 8082 {
+		t.Errorf("ports are %+v, want 8082", agent.Ports)
+	}
+
+	mounts := map[string]string{}
+	for _, m := range agent.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	if len(pod.Volumes) != len(DefaultHostPaths) {
+		t.Errorf("the pod has %d volumes, want one per default host path, %d", len(pod.Volumes), len(DefaultHostPaths))
+	}
+	for _, v := range pod.Volumes {
+		if v.HostPath == nil || v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate {
+			t.Errorf("volume %s is %+v, want a hostPath of type DirectoryOrCreate", v.Name, v.VolumeSource)
+			continue
+		}
+		if want := "/host" + v.HostPath.Path; mounts[v.Name] != want {
+			t.Errorf("volume %s of host path %s is mounted at %q, want %s", v.Name, v.HostPath.Path, mounts[v.Name], want)
+		}
+	}
+}
+
+func TestRuntimeClassesSelectReadyNodes(t *testing.T) {
+	for name, handler := range map[string]string{"reaper": "reaper", "reaper-protected": "reaper-protected"} {
+		rc := &nodev1.RuntimeClass{}
+		eventually(t, waitTimeout, "RuntimeClass "+name, func() error {
+			return k8sClient.Get(context.Background(), client.ObjectKey{Name: name}, rc)
+		})
+		if rc.Handler != handler {
+			t.Errorf("RuntimeClass %s has handler %q, want %q", name, rc.Handler, handler)
+		}
+		if rc.Scheduling == nil || rc.Scheduling.NodeSelector[reaperv1alpha1.ReadyLabel] != "true" {
+			t.Errorf("RuntimeClass %s schedules with %+v, want nodeSelector %s=true", name, rc.Scheduling, reaperv1alpha1.ReadyLabel)
+		}
+	}
+}
+
+func TestKeptObjectsRepaired(t *testing.T) {
+	ctx := context.Background()
+	var ds *appsv1.DaemonSet
+	eventually(t, waitTimeout, "installer DaemonSet created", func() (err error) {
+		ds, err = getDaemonSet()
+		return err
+	})
+
+	// A user's edit of the agent's image.
+	ds.Spec.Template.Spec.Containers[0].Image = "registry.test/other:latest"
+	if err := k8sClient.Update(ctx, ds, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatalf("edit the DaemonSet: %v", err)
+	}
+	eventually(t, waitTimeout, "DaemonSet image reverted", func() error {
+		ds, err := getDaemonSet()
+		if err != nil {
+			return err
+		}
+		if got := ds.Spec.Template.Spec.Containers[0].Image; got != testImage {
+			return fmt.Errorf("image is %q", got)
+		}
+		return nil
+	})
+
+	// A user's delete of a RuntimeClass.
+	rc := &nodev1.RuntimeClass{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: "reaper"}, rc); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Delete(ctx, rc); err != nil {
+		t.Fatalf("delete RuntimeClass reaper: %v", err)
+	}
+	eventually(t, waitTimeout, "RuntimeClass recreated", func() error {
+		again := &nodev1.RuntimeClass{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: "reaper"}, again); err != nil {
+			return err
+		}
+		if again.UID == rc.UID {
+			return fmt.Errorf("RuntimeClass reaper is still the deleted one")
+		}
+		return nil
+	})
+
+	// A user's patch that turns the policy's check off.
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	key := client.ObjectKey{Name: testCfg.Admission.PolicyName}
+	if err := k8sClient.Get(ctx, key, policy); err != nil {
+		t.Fatal(err)
+	}
+	want := policy.Spec.Validations[0].Expression
+	patch := []byte(`[{"op":"replace","path":"/spec/validations/0/expression","value":"true"}]`)
+	if err := k8sClient.Patch(ctx, policy, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner("kubectl-patch")); err != nil {
+		t.Fatalf("patch the policy: %v", err)
+	}
+	eventually(t, waitTimeout, "policy expression reverted", func() error {
+		if err := k8sClient.Get(ctx, key, policy); err != nil {
+			return err
+		}
+		if got := policy.Spec.Validations[0].Expression; got != want {
+			return fmt.Errorf("expression is %q", got)
+		}
+		return nil
+	})
+
+	// A user's delete of a binding.
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: testCfg.Admission.AgentPolicyName}, binding); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Delete(ctx, binding); err != nil {
+		t.Fatalf("delete the binding: %v", err)
+	}
+	eventually(t, waitTimeout, "binding recreated", func() error {
+		again := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(binding), again); err != nil {
+			return err
+		}
+		if again.UID == binding.UID {
+			return fmt.Errorf("the binding is still the deleted one")
+		}
+		return nil
+	})
+}
