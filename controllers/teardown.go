@@ -2,8 +2,10 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -14,7 +16,6 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -81,25 +82,33 @@ func (t *Teardown) stopController(ctx context.Context) error {
 		}
 		return fmt.Errorf("get Deployment %s: %w", key, err)
 	}
-	scale := rawMergePatch(map[string]any{"spec": map[string]any{"replicas": 0}})
-	if err := t.Client.SubResource("scale").Patch(ctx, deployment, scale); err != nil {
-		return fmt.Errorf("scale Deployment %s to 0: %w", key, err)
-	}
-
 	selector, err := metav1.LabelSelectorAsSelector(deployment.Spec.Selector)
 	if err != nil {
 		return fmt.Errorf("selector of Deployment %s: %w", key, err)
 	}
-	return t.poll(ctx, func(ctx context.Context) (bool, error) {
+	// The patch decodes the Scale that it returns into its object, so it gets a copy.
+	scale := rawMergePatch(map[string]any{"spec": map[string]any{"replicas": 0}})
+	if err := t.Client.SubResource("scale").Patch(ctx, deployment.DeepCopy(), scale); err != nil {
+		return fmt.Errorf("scale Deployment %s to 0: %w", key, err)
+	}
+
+	running := -1
+	err = t.poll(ctx, func(ctx context.Context) (bool, error) {
 		pods := &corev1.PodList{}
 		if err := t.Client.List(ctx, pods, client.InNamespace(t.Config.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
 			return false, fmt.Errorf("list the pods of Deployment %s: %w", key, err)
 		}
-		if len(pods.Items) > 0 {
+		if len(pods.Items) != running && len(pods.Items) > 0 {
 			t.printf("  waiting for %d controller pods to stop", len(pods.Items))
 		}
-		return len(pods.Items) == 0, nil
+		running = len(pods.Items)
+		return running == 0, nil
 	})
+	if errors.Is(err, errWaitTimeout) {
+		return fmt.Errorf("%d pods of Deployment %s still exist after %s: check why they do not stop (kubectl -n %s get pods), then run teardown again",
+			running, key, t.Timeout, key.Namespace)
+	}
+	return err
 }
 
 func (t *Teardown) deleteRuntimeClasses(ctx context.Context) error {
@@ -175,16 +184,16 @@ func (t *Teardown) waitForAgents(ctx context.Context) error {
 		if err := t.Client.List(ctx, list); err != nil {
 			return false, fmt.Errorf("list ReaperNodes: %w", err)
 		}
-		left = list.Items
-		if err := t.releaseNodesGone(ctx, left); err != nil {
+		if err := t.releaseNodesGone(ctx, list.Items); err != nil {
 			return false, err
 		}
-		if len(left) > 0 {
-			t.printf("  %d ReaperNodes left: %s", len(left), reaperNodeNames(left, 10))
+		if len(list.Items) > 0 && len(list.Items) != len(left) {
+			t.printf("  %d ReaperNodes left: %s", len(list.Items), reaperNodeNames(list.Items, 10))
 		}
+		left = list.Items
 		return len(left) == 0, nil
 	})
-	if wait.Interrupted(err) {
+	if errors.Is(err, errWaitTimeout) {
 		return fmt.Errorf("%d nodes were not reverted within %s; the agents may still be working, or failing:\n%s"+
 			"check the agent pods' logs, then run teardown again",
 			len(left), t.Timeout, describeReaperNodes(left))
@@ -234,18 +243,37 @@ func (t *Teardown) deleteAll(ctx context.Context, objs []client.Object) error {
 			return err
 		}
 		if deleted {
-			t.printf("  deleted %T %s", obj, client.ObjectKeyFromObject(obj))
+			t.printf("  deleted %s", describeObject(obj))
 		}
 	}
 	return nil
 }
 
-func (t *Teardown) poll(ctx context.Context, done wait.ConditionWithContextFunc) error {
+// errWaitTimeout is the error of poll when the timeout passes.
+var errWaitTimeout = errors.New("timed out")
+
+// poll calls done until it returns true or an error, every Interval for at most Timeout.
+// Each call gets ctx itself, so a request is not cut short by the timeout.
+func (t *Teardown) poll(ctx context.Context, done func(context.Context) (bool, error)) error {
 	interval := t.Interval
 	if interval == 0 {
 		interval = 2 * time.Second
 	}
-	return wait.PollUntilContextTimeout(ctx, interval, t.Timeout, true, done)
+	deadline := time.Now().Add(t.Timeout)
+	for {
+		ok, err := done(ctx)
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errWaitTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
 }
 
 func (t *Teardown) printf(format string, args ...any) {
@@ -280,4 +308,13 @@ func describeReaperNodes(reaperNodes []reaperv1alpha1.ReaperNode) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// describeObject returns the kind and name of obj, such as "RuntimeClass reaper".
+func describeObject(obj client.Object) string {
+	kind := reflect.TypeOf(obj).Elem().Name()
+	if obj.GetNamespace() == "" {
+		return kind + " " + obj.GetName()
+	}
+	return kind + " " + obj.GetNamespace() + "/" + obj.GetName()
 }
