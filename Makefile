@@ -25,9 +25,11 @@ components:
 envtest-bins:
 	hack/envtest-bins.sh
 
-## unit: run the tests of every package except the suites under test/, which need real components
-unit:
-	$(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/')
+## unit: run the tests of every package except the suites under test/, which need real components.
+## The controller's tests run a real etcd and kube-apiserver, which envtest-bins builds on first use.
+unit: envtest-bins
+	assets=$$(hack/envtest-bins.sh); \
+	KUBEBUILDER_ASSETS=$$assets $(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/')
 
 ## e2e: run the end-to-end CRI suite against a private containerd, in a new network namespace that
 ## holds the CNI bridge network of its pods (needs root)
