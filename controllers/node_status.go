@@ -20,22 +20,14 @@ import (
 // while no agent has set a phase, and the conditions HandlerAdvertised and Ready. It
 // writes only what differs from the status in the cache.
 func (r *NodeReconciler) syncStatus(ctx context.Context, node *corev1.Node, reaperNode *reaperv1alpha1.ReaperNode) error {
-	if err := r.setPending(ctx, reaperNode); err != nil {
-		return err
-	}
-
 	conditions := r.conditions(node, reaperNode)
+	if reaperNode.DeletionTimestamp == nil && reaperNode.Status.Phase == "" {
+		return r.initStatus(ctx, reaperNode, conditions)
+	}
 	if sameConditions(reaperNode.Status.Conditions, conditions) {
 		return nil
 	}
-	// Keep the transition time of a condition whose status stays.
-	now := metav1.Now()
-	for i := range conditions {
-		conditions[i].LastTransitionTime = now
-		if old := meta.FindStatusCondition(reaperNode.Status.Conditions, conditions[i].Type); old != nil && old.Status == conditions[i].Status {
-			conditions[i].LastTransitionTime = old.LastTransitionTime
-		}
-	}
+	setTransitionTimes(conditions, reaperNode.Status.Conditions)
 	apply, err := statusApplyConfiguration(reaperNode.Name, map[string]any{"conditions": conditions})
 	if err != nil {
 		return err
@@ -46,20 +38,35 @@ func (r *NodeReconciler) syncStatus(ctx context.Context, node *corev1.Node, reap
 	return nil
 }
 
-// setPending sets phase Pending on a ReaperNode that has no phase. The patch carries the
-// resourceVersion of the cached ReaperNode, so it fails with a conflict, and the request
-// is retried, when the agent has set a phase that the cache does not show yet. A forced
-// apply would overwrite the agent's phase.
-func (r *NodeReconciler) setPending(ctx context.Context, reaperNode *reaperv1alpha1.ReaperNode) error {
-	if reaperNode.DeletionTimestamp != nil || reaperNode.Status.Phase != "" {
-		return nil
-	}
+// initStatus sets phase Pending and the first conditions on a ReaperNode that no agent
+// has reported on, in one write. The merge patch carries the resourceVersion of the
+// cached ReaperNode, so it fails with a conflict, and the request is retried, when the
+// agent has written a status that the cache does not show yet. A forced apply from a
+// stale cache would overwrite the agent's phase, and a merge patch without the lock
+// would replace its conditions, because a merge patch replaces a list whole.
+func (r *NodeReconciler) initStatus(ctx context.Context, reaperNode *reaperv1alpha1.ReaperNode, conditions []metav1.Condition) error {
 	patch := client.MergeFromWithOptions(reaperNode.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	reaperNode.Status.Phase = reaperv1alpha1.PhasePending
+	setTransitionTimes(conditions, reaperNode.Status.Conditions)
+	for _, c := range conditions {
+		meta.SetStatusCondition(&reaperNode.Status.Conditions, c)
+	}
 	if err := r.Client.Status().Patch(ctx, reaperNode, patch, client.FieldOwner(FieldManager)); err != nil {
 		return fmt.Errorf("set phase Pending on ReaperNode %s: %w", reaperNode.Name, client.IgnoreNotFound(err))
 	}
 	return nil
+}
+
+// setTransitionTimes sets the transition time of each condition: that of the current
+// condition of its type when the status stays, else now.
+func setTransitionTimes(conditions, current []metav1.Condition) {
+	now := metav1.Now()
+	for i := range conditions {
+		conditions[i].LastTransitionTime = now
+		if old := meta.FindStatusCondition(current, conditions[i].Type); old != nil && old.Status == conditions[i].Status {
+			conditions[i].LastTransitionTime = old.LastTransitionTime
+		}
+	}
 }
 
 // conditions returns the controller's conditions of reaperNode, without transition times.

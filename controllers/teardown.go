@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -148,7 +149,7 @@ func (t *Teardown) deleteReaperNodes(ctx context.Context) error {
 		if err := t.Client.Delete(ctx, reaperNode); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("delete ReaperNode %s: %w", reaperNode.Name, err)
 		}
-		if err := t.markUninstalling(ctx, reaperNode.Name); err != nil {
+		if err := t.markUninstalling(ctx, reaperNode); err != nil {
 			return err
 		}
 	}
@@ -156,7 +157,10 @@ func (t *Teardown) deleteReaperNodes(ctx context.Context) error {
 	return nil
 }
 
-func (t *Teardown) markUninstalling(ctx context.Context, name string) error {
+// markUninstalling applies Ready=False. The apply carries the controller's other
+// condition as it is, because an apply leaves out no field that its manager owns.
+func (t *Teardown) markUninstalling(ctx context.Context, reaperNode *reaperv1alpha1.ReaperNode) error {
+	name := reaperNode.Name
 	ready := metav1.Condition{
 		Type:               reaperv1alpha1.ConditionReady,
 		Status:             metav1.ConditionFalse,
@@ -164,7 +168,11 @@ func (t *Teardown) markUninstalling(ctx context.Context, name string) error {
 		Message:            fmt.Sprintf("Reaper is being removed from the cluster and label %s is removed from the Node", reaperv1alpha1.ReadyLabel),
 		LastTransitionTime: metav1.Now(),
 	}
-	apply, err := statusApplyConfiguration(name, map[string]any{"conditions": []metav1.Condition{ready}})
+	conditions := []metav1.Condition{ready}
+	if advertised := meta.FindStatusCondition(reaperNode.Status.Conditions, reaperv1alpha1.ConditionHandlerAdvertised); advertised != nil {
+		conditions = append(conditions, *advertised)
+	}
+	apply, err := statusApplyConfiguration(name, map[string]any{"conditions": conditions})
 	if err != nil {
 		return err
 	}
