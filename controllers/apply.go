@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// keptObject is an object that the cluster reconciler keeps as the config says: it
+// keptObject is an object that the cluster reconciler keeps in line with the config. It
 // applies desired whenever the fields that FieldManager owns differ from it.
 type keptObject[T any, PT interface {
 	*T
@@ -19,7 +19,7 @@ type keptObject[T any, PT interface {
 }, A runtime.ApplyConfiguration] struct {
 	// key names the object.
 	key client.ObjectKey
-	// desired is the object as the config says.
+	// desired is the object as the config describes it.
 	desired A
 	// extract returns the fields of the object that the field manager owns, as the
 	// applyconfigurations package's Extract functions do.

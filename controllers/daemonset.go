@@ -19,7 +19,7 @@ import (
 const (
 	// agentBinary is the path of reaper-installer in the image.
 	agentBinary = "/usr/local/bin/reaper-installer"
-	// hostRoot is where the agent pod sees the host's folders.
+	// hostRoot is the folder of the agent pod below which the host's folders are mounted.
 	hostRoot = "/host"
 	// agentHealthPort serves the agent's /healthz and /readyz.
 	agentHealthPort = 8082
@@ -64,7 +64,7 @@ func agentDaemonSet(cfg Config) *appsv1ac.DaemonSetApplyConfiguration {
 // agentPodSpec returns the agent's pod. It shares the host's PID namespace, because
 // systemd's private socket checks its peer's PID namespace and the agent reads the
 // command lines of containerd and the kubelet from /proc. It runs as root without
-// privileges, and sees the host only through the configured hostPath folders.
+// privileges, and reaches the host's files only through the configured hostPath folders.
 func agentPodSpec(cfg Config) *corev1ac.PodSpecApplyConfiguration {
 	a := cfg.Agent
 	volumes, mounts := hostPathVolumes(a.HostPaths)

@@ -30,7 +30,7 @@ const (
 
 // Options configures NewManager.
 type Options struct {
-	// Config is what the controller keeps in the cluster, as LoadConfig returns it.
+	// Config is the controller's config, as LoadConfig returns it.
 	Config Config
 	// LeaderElection turns on leader election, in LeaderElectionNamespace.
 	LeaderElection          bool

@@ -108,7 +108,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return ctrl.Result{}, nil
 }
 
-// conflictRetry is how soon a request that hit a conflict runs again.
+// conflictRetry is the delay before a request that hit a conflict runs again.
 const conflictRetry = 200 * time.Millisecond
 
 // selects reports whether node should run Reaper: a Linux Node, not being deleted, that
@@ -178,8 +178,8 @@ func (r *NodeReconciler) syncReaperNode(ctx context.Context, node *corev1.Node, 
 }
 
 // createReaperNode creates the ReaperNode of node, owned by the Node. It returns nil when
-// the ReaperNode already exists, which happens when the cache lags behind a create of
-// an earlier pass; the watch on ReaperNodes brings the Node back.
+// the ReaperNode already exists, because the cache lags behind the create of an earlier
+// pass. The watch on ReaperNodes then brings the Node back.
 func (r *NodeReconciler) createReaperNode(ctx context.Context, node *corev1.Node) (*reaperv1alpha1.ReaperNode, error) {
 	reaperNode := &reaperv1alpha1.ReaperNode{
 		ObjectMeta: metav1.ObjectMeta{

@@ -105,7 +105,7 @@ func TestDeselectedNodeUninstalls(t *testing.T) {
 	})
 	eventually(t, waitTimeout, "no ready label on a deselected Node", labelIs(name, reaperv1alpha1.ReadyLabel, false))
 
-	// The agent sees the deletion, reports Uninstalling, and waits for Ready=False.
+	// The agent notices the deletion, reports Uninstalling, and waits for Ready=False.
 	reportPhase(t, name, reaperv1alpha1.PhaseUninstalling)
 	eventually(t, waitTimeout, "Ready False while uninstalling", conditionIs(name, reaperv1alpha1.ConditionReady, metav1.ConditionFalse, reaperv1alpha1.ReasonUninstalling))
 	if err := labelIs(name, reaperv1alpha1.ReadyLabel, false)(); err != nil {

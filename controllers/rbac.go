@@ -13,7 +13,7 @@ package controllers
 // +kubebuilder:rbac:groups=reaper.dev,resources=reapernodes/status,verbs=get;patch
 
 // The installer DaemonSet, the RuntimeClasses and the admission policies: keep them
-// as the config says, and delete them on teardown.
+// in line with the config, and delete them on teardown.
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=node.k8s.io,resources=runtimeclasses,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=get;list;watch;create;patch;delete
