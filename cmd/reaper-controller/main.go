@@ -46,6 +46,11 @@ func (f *commonFlags) register(flags *pflag.FlagSet) {
 	goFlags := flag.NewFlagSet("zap", flag.ExitOnError)
 	f.zap.BindFlags(goFlags)
 	flags.AddGoFlagSet(goFlags)
+	// controller-runtime registers --kubeconfig on the standard flag set; ctrl.GetConfig
+	// reads it.
+	if kubeconfig := flag.CommandLine.Lookup("kubeconfig"); kubeconfig != nil {
+		flags.AddGoFlag(kubeconfig)
+	}
 }
 
 // setup loads the config, starts the structured logger and returns the API server's
