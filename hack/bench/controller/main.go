@@ -21,16 +21,16 @@ import (
 
 // options are the command's flags.
 type options struct {
-	nodes       int
-	agents      int
-	creators    int
-	workers     int
-	qps         float64
-	burst       int
-	quiet       time.Duration
-	timeout     time.Duration
-	output      string
-	command     string
+	nodes    int
+	agents   int
+	creators int
+	workers  int
+	qps      float64
+	burst    int
+	quiet    time.Duration
+	timeout  time.Duration
+	output   string
+	command  string
 }
 
 func main() {
