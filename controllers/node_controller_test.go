@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,6 +32,7 @@ func TestReaperNodeForSelectedNodesOnly(t *testing.T) {
 		t.Errorf("owner references of ReaperNode %s are %+v, want the Node with UID %s", selected.Name, owners, selected.UID)
 	}
 	eventually(t, waitTimeout, "agent label on the selected Node", labelIs(selected.Name, reaperv1alpha1.AgentLabel, true))
+	eventually(t, waitTimeout, "Event "+EventReaperNodeCreated, eventRecorded(selected.Name, EventReaperNodeCreated))
 	eventually(t, waitTimeout, "HandlerAdvertised False", conditionIs(selected.Name, reaperv1alpha1.ConditionHandlerAdvertised, metav1.ConditionFalse, reaperv1alpha1.ReasonHandlerMissing))
 	eventually(t, waitTimeout, "Ready False", conditionIs(selected.Name, reaperv1alpha1.ConditionReady, metav1.ConditionFalse, reaperv1alpha1.ReasonWaiting))
 
@@ -68,6 +70,8 @@ func TestReadyLabelNeedsPhaseAndHandler(t *testing.T) {
 
 	setRuntimeHandlers(t, name, handler)
 	eventually(t, waitTimeout, "ready label back with the handler", labelIs(name, reaperv1alpha1.ReadyLabel, true))
+	eventually(t, waitTimeout, "Event "+EventNodeReady, eventRecorded(name, EventNodeReady))
+	eventually(t, waitTimeout, "Event "+EventNodeNotReady, eventRecorded(name, EventNodeNotReady))
 
 	reportPhase(t, name, reaperv1alpha1.PhaseDegraded)
 	eventually(t, waitTimeout, "no ready label in phase Degraded", labelIs(name, reaperv1alpha1.ReadyLabel, false))
@@ -150,4 +154,21 @@ func TestReaperNodeRecreatedAfterUserDelete(t *testing.T) {
 		return nil
 	})
 	eventually(t, waitTimeout, "agent label kept", labelIs(name, reaperv1alpha1.AgentLabel, true))
+}
+
+// eventRecorded returns a check that an Event with reason is recorded about the
+// ReaperNode or the Node of name.
+func eventRecorded(name, reason string) func() error {
+	return func() error {
+		events := &eventsv1.EventList{}
+		if err := k8sClient.List(context.Background(), events); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Name == name && e.Reason == reason && e.ReportingController == EventSource {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Event with reason %s about %s among %d Events", reason, name, len(events.Items))
+	}
 }

@@ -217,14 +217,17 @@ func createNodes(ctx context.Context, c client.Client, opts options) error {
 	return <-errs
 }
 
-// waitReady polls the Nodes with the ready label every 500 ms until all carry it.
+// waitReady polls the Nodes with the ready label every 500 ms until all carry it. It
+// lists from the API server's watch cache (resourceVersion 0), because a list from etcd
+// of thousands of Nodes every 500 ms would load the API server more than the controller.
 func waitReady(ctx context.Context, c client.Client, opts options) error {
 	deadline := time.Now().Add(opts.timeout)
 	last := -1
 	for {
 		nodes := &metav1.PartialObjectMetadataList{}
 		nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
-		if err := c.List(ctx, nodes, client.MatchingLabels{reaperv1alpha1.ReadyLabel: "true"}); err != nil {
+		fromCache := &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}
+		if err := c.List(ctx, nodes, client.MatchingLabels{reaperv1alpha1.ReadyLabel: "true"}, fromCache); err != nil {
 			return fmt.Errorf("list the ready Nodes: %w", err)
 		}
 		if n := len(nodes.Items); n != last {
