@@ -12,12 +12,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
 )
 
 // The shared test environment: a real kube-apiserver and etcd from KUBEBUILDER_ASSETS,
@@ -31,6 +33,9 @@ var (
 	// requests counts the requests of the manager: its cache, its client and its Events.
 	requests    = &requestCounter{}
 	stopManager func()
+	// controllerConfig is the client config of the controller's user, with the
+	// controller's ClusterRole.
+	controllerConfig *rest.Config
 )
 
 const (
@@ -98,7 +103,11 @@ func startManager() error {
 		return fmt.Errorf("test config: %w", err)
 	}
 
-	managerConfig := rest.CopyConfig(restConfig)
+	controllerConfig, err = controllerUserConfig()
+	if err != nil {
+		return err
+	}
+	managerConfig := rest.CopyConfig(controllerConfig)
 	managerConfig.QPS, managerConfig.Burst = 200, 400
 	managerConfig.Wrap(requests.wrap)
 	mgr, err := NewManager(managerConfig, Options{
@@ -121,6 +130,39 @@ func startManager() error {
 		}
 	})
 	return nil
+}
+
+// controllerUser is the user that the controller runs as in the tests. It has the
+// ClusterRole of config/rbac/role.yaml and nothing else, so the tests fail when that
+// role misses a permission.
+const controllerUser = "reaper-controller-test"
+
+// controllerUserConfig creates the controller's ClusterRole from config/rbac/role.yaml,
+// binds it to controllerUser, and returns a client config of that user.
+func controllerUserConfig() (*rest.Config, error) {
+	data, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("read the controller's ClusterRole: %w", err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.UnmarshalStrict(data, role); err != nil {
+		return nil, fmt.Errorf("decode config/rbac/role.yaml: %w", err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: controllerUser}},
+	}
+	for _, obj := range []client.Object{role, binding} {
+		if err := k8sClient.Create(context.Background(), obj); err != nil {
+			return nil, fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
+		}
+	}
+	user, err := testEnv.AddUser(envtest.User{Name: controllerUser}, restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("add user %s: %w", controllerUser, err)
+	}
+	return user.Config(), nil
 }
 
 // testLogWriter sends the controller's logs to stderr when REAPER_TEST_LOGS is set, and

@@ -33,9 +33,14 @@ func TestTeardownWaitsForAgents(t *testing.T) {
 	deployment := createControllerDeployment(t)
 	stopManager()
 
+	// Teardown runs with the controller's ClusterRole, as the chart's hook does.
+	controllerClient, err := client.New(controllerConfig, client.Options{Scheme: k8sClient.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
-	teardown := &Teardown{Client: k8sClient, Config: testCfg, Deployment: deployment.Name, Timeout: 2 * time.Second, Interval: 200 * time.Millisecond, Out: &out}
-	err := teardown.Run(ctx)
+	teardown := &Teardown{Client: controllerClient, Config: testCfg, Deployment: deployment.Name, Timeout: 2 * time.Second, Interval: 200 * time.Millisecond, Out: &out}
+	err = teardown.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), name+`: phase "Ready"`) {
 		t.Fatalf("teardown with an agent that does not revert its node: %v, want an error that names Node %s and its phase\n%s", err, name, out.String())
 	}
