@@ -39,6 +39,8 @@ type result struct {
 	// quietWrites are the controller's writes during the quiet period, by method and path.
 	quietWrites map[string]int
 	date        time.Time
+	// load is the load average at the end of the quiet period.
+	load string
 }
 
 // measure starts the controller, creates the Nodes, lets the simulated agents report
@@ -66,7 +68,7 @@ func measure(ctx context.Context, restConfig *rest.Config, opts options) (*resul
 	}
 	defer stop()
 
-	stopAgents, err := startAgents(ctx, testConfig, c, opts)
+	informers, stopAgents, err := startAgents(ctx, testConfig, c, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +81,7 @@ func measure(ctx context.Context, restConfig *rest.Config, opts options) (*resul
 	res.created = time.Since(start)
 	fmt.Printf("created %d Nodes in %s\n", opts.nodes, res.created.Round(time.Millisecond))
 
-	if err := waitReady(ctx, c, opts); err != nil {
+	if err := waitReady(ctx, informers, opts); err != nil {
 		return nil, err
 	}
 	res.ready = time.Since(start)
@@ -92,6 +94,7 @@ func measure(ctx context.Context, restConfig *rest.Config, opts options) (*resul
 	counter.reset()
 	time.Sleep(opts.quiet)
 	res.quietWrites = counter.writes()
+	res.load = loadAverage()
 	return res, nil
 }
 
@@ -128,14 +131,18 @@ func startController(ctx context.Context, restConfig *rest.Config, counter *requ
 // startAgents simulates one agent per node: for each new ReaperNode it adds the handler
 // to the Node's status.runtimeHandlers, as the kubelet does once containerd serves it,
 // and applies phase Ready to the ReaperNode's status, as the agent does.
-func startAgents(ctx context.Context, config *rest.Config, c client.Client, opts options) (func(), error) {
+// It returns the cache, which also holds the Nodes.
+func startAgents(ctx context.Context, config *rest.Config, c client.Client, opts options) (cache.Cache, func(), error) {
 	informers, err := cache.New(config, cache.Options{Scheme: c.Scheme()})
 	if err != nil {
-		return nil, fmt.Errorf("create the agents' cache: %w", err)
+		return nil, nil, fmt.Errorf("create the agents' cache: %w", err)
+	}
+	if _, err := informers.GetInformer(ctx, &corev1.Node{}); err != nil {
+		return nil, nil, fmt.Errorf("watch Nodes: %w", err)
 	}
 	informer, err := informers.GetInformer(ctx, &reaperv1alpha1.ReaperNode{})
 	if err != nil {
-		return nil, fmt.Errorf("watch ReaperNodes: %w", err)
+		return nil, nil, fmt.Errorf("watch ReaperNodes: %w", err)
 	}
 	work := make(chan string, opts.nodes)
 	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -145,7 +152,7 @@ func startAgents(ctx context.Context, config *rest.Config, c client.Client, opts
 			}
 		},
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -165,7 +172,7 @@ func startAgents(ctx context.Context, config *rest.Config, c client.Client, opts
 			}
 		})
 	}
-	return func() {
+	return informers, func() {
 		cancel()
 		wg.Wait()
 	}, nil
@@ -217,17 +224,15 @@ func createNodes(ctx context.Context, c client.Client, opts options) error {
 	return <-errs
 }
 
-// waitReady polls the Nodes with the ready label every 500 ms until all carry it. It
-// lists from the API server's watch cache (resourceVersion 0), because a list from etcd
-// of thousands of Nodes every 500 ms would load the API server more than the controller.
-func waitReady(ctx context.Context, c client.Client, opts options) error {
+// waitReady waits until every Node carries the ready label. It counts the labels in
+// the benchmark's own cache of Nodes, because listing thousands of Nodes from the API
+// server twice a second would load it more than the controller does.
+func waitReady(ctx context.Context, informers cache.Cache, opts options) error {
 	deadline := time.Now().Add(opts.timeout)
 	last := -1
 	for {
-		nodes := &metav1.PartialObjectMetadataList{}
-		nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
-		fromCache := &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}
-		if err := c.List(ctx, nodes, client.MatchingLabels{reaperv1alpha1.ReadyLabel: "true"}, fromCache); err != nil {
+		nodes := &corev1.NodeList{}
+		if err := informers.List(ctx, nodes, client.MatchingLabels{reaperv1alpha1.ReadyLabel: "true"}); err != nil {
 			return fmt.Errorf("list the ready Nodes: %w", err)
 		}
 		if n := len(nodes.Items); n != last {

@@ -33,13 +33,15 @@ func (r *result) markdown() string {
 		"simulated agents, one goroutine each for a number of nodes at a time, add the handler to each Node's\n" +
 		"status.runtimeHandlers and apply phase Ready to its ReaperNode. The time runs from the first Node's\n" +
 		"create until every Node carries the ready label. Then the benchmark counts the controller's writes\n" +
-		"while nothing changes. The API server, etcd, the controller and the agents share the machine.\n" +
+		"while nothing changes. The API server, etcd, the controller and the agents share the machine, and\n" +
+		"the benchmark does not stop other work on it, so the load average shows how busy it was.\n" +
 		"`make bench` rewrites the page above this section and keeps this section.\n\n")
 
 	b.WriteString("| Run | |\n| --- | --- |\n")
 	fmt.Fprintf(&b, "| Date | %s |\n", r.date.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "| Command | `%s` |\n", r.opts.command)
 	fmt.Fprintf(&b, "| Machine | %s |\n", machine())
+	fmt.Fprintf(&b, "| Load average (1, 5, 15 min) at the end | %s |\n", r.load)
 	fmt.Fprintf(&b, "| Nodes | %d, created by %d goroutines |\n", r.opts.nodes, r.opts.creators)
 	fmt.Fprintf(&b, "| Simulated agents | %d at a time |\n", r.opts.agents)
 	fmt.Fprintf(&b, "| Controller | %d node workers, %.0f requests/s with bursts of %d |\n\n", r.opts.workers, r.opts.qps, r.opts.burst)
@@ -49,8 +51,9 @@ func (r *result) markdown() string {
 	fmt.Fprintf(&b, "| Every Node labeled ready, from the first create | %s |\n", r.ready.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| Controller writes in %s of steady state | %d |\n\n", r.opts.quiet, total(r.quietWrites))
 
-	b.WriteString("Requests of the controller until every Node was ready, by verb. GET includes the lists of its\n" +
-		"cache, and WATCH the watches it opened; writes include its Events.\n\n")
+	b.WriteString("Requests of the controller until every Node was ready, by verb. Its cache fills through watches,\n" +
+		"because client-go's WatchListClient feature is on by default since v1.35, so WATCH includes the\n" +
+		"initial lists. The writes include the controller's Events.\n\n")
 	b.WriteString("| Verb | Requests | Per Node |\n| --- | ---: | ---: |\n")
 	for _, verb := range sortedKeys(r.requests) {
 		fmt.Fprintf(&b, "| %s | %d | %.2f |\n", verb, r.requests[verb], float64(r.requests[verb])/float64(r.opts.nodes))
@@ -81,6 +84,19 @@ func writeSection(path, section string) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// loadAverage returns the first three fields of /proc/loadavg.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 3 {
+		return "unknown"
+	}
+	return strings.Join(fields[:3], ", ")
 }
 
 // machine describes the CPU and memory, as /proc reports them.
