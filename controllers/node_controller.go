@@ -132,9 +132,13 @@ func (r *NodeReconciler) forgetNode(ctx context.Context, reaperNode *reaperv1alp
 	if controllerutil.ContainsFinalizer(reaperNode, reaperv1alpha1.AgentFinalizer) {
 		patch := client.MergeFromWithOptions(reaperNode.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.RemoveFinalizer(reaperNode, reaperv1alpha1.AgentFinalizer)
-		if err := r.Client.Patch(ctx, reaperNode, patch, client.FieldOwner(FieldManager)); err != nil {
+		err := r.Client.Patch(ctx, reaperNode, patch, client.FieldOwner(FieldManager))
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("remove finalizer %s from ReaperNode %s of a deleted Node: %w",
-				reaperv1alpha1.AgentFinalizer, reaperNode.Name, client.IgnoreNotFound(err))
+				reaperv1alpha1.AgentFinalizer, reaperNode.Name, err)
 		}
 		log.Info("Removed the agent's finalizer, because the Node is gone", "reaperNode", klog.KObj(reaperNode))
 	}

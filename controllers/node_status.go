@@ -32,8 +32,9 @@ func (r *NodeReconciler) syncStatus(ctx context.Context, node *corev1.Node, reap
 	if err != nil {
 		return err
 	}
-	if err := r.Client.Status().Apply(ctx, apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply the conditions of ReaperNode %s: %w", reaperNode.Name, client.IgnoreNotFound(err))
+	err = r.Client.Status().Apply(ctx, apply, client.FieldOwner(FieldManager), client.ForceOwnership)
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("apply the conditions of ReaperNode %s: %w", reaperNode.Name, err)
 	}
 	return nil
 }
@@ -51,8 +52,9 @@ func (r *NodeReconciler) initStatus(ctx context.Context, reaperNode *reaperv1alp
 	for _, c := range conditions {
 		meta.SetStatusCondition(&reaperNode.Status.Conditions, c)
 	}
-	if err := r.Client.Status().Patch(ctx, reaperNode, patch, client.FieldOwner(FieldManager)); err != nil {
-		return fmt.Errorf("set phase Pending on ReaperNode %s: %w", reaperNode.Name, client.IgnoreNotFound(err))
+	err := r.Client.Status().Patch(ctx, reaperNode, patch, client.FieldOwner(FieldManager))
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("set phase Pending on ReaperNode %s: %w", reaperNode.Name, err)
 	}
 	return nil
 }
