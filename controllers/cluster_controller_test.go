@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -196,4 +197,81 @@ func TestKeptObjectsRepaired(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestClusterReconcilerFollowsConfigChanges runs the cluster reconciler once per config,
+// with names that the shared controller does not keep.
+func TestClusterReconcilerFollowsConfigChanges(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{Namespace: testNamespace}
+	cfg.Agent.Image = testImage
+	cfg.Agent.Name = uniqueName("agent")
+	cfg.RuntimeClasses.Name = uniqueName("rc")
+	cfg.RuntimeClasses.ProtectedName = new("")
+	cfg.RuntimeClasses.Handler = "handler-a"
+	cfg.Admission.PolicyName = uniqueName("policy")
+	cfg.Admission.AgentPolicyName = uniqueName("agent-policy")
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reconcile := func(cfg Config) {
+		t.Helper()
+		r := &ClusterReconciler{Client: k8sClient, Config: cfg}
+		if _, err := r.Reconcile(ctx, clusterRequest); err != nil {
+			t.Fatalf("reconcile: %v", err)
+		}
+	}
+	reconcile(cfg)
+
+	rc := &nodev1.RuntimeClass{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: cfg.RuntimeClasses.Name}, rc); err != nil || rc.Handler != "handler-a" {
+		t.Fatalf("RuntimeClass %s: handler %q (%v), want handler-a", cfg.RuntimeClasses.Name, rc.Handler, err)
+	}
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: cfg.Admission.PolicyName}, policy); err != nil {
+		t.Fatalf("policy %s: %v", cfg.Admission.PolicyName, err)
+	}
+	if !strings.Contains(policy.Spec.Validations[0].Expression, `["`+cfg.RuntimeClasses.Name+`"]`) {
+		t.Errorf("the policy checks %q, want only RuntimeClass %s, because the protected one is off", policy.Spec.Validations[0].Expression, cfg.RuntimeClasses.Name)
+	}
+
+	// A RuntimeClass's handler cannot change, so a new handler replaces the RuntimeClass.
+	changed := cfg
+	changed.RuntimeClasses.Handler = "handler-b"
+	changed.Admission.Enabled = new(false)
+	reconcile(changed)
+	replaced := &nodev1.RuntimeClass{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: cfg.RuntimeClasses.Name}, replaced); err != nil || replaced.Handler != "handler-b" {
+		t.Errorf("RuntimeClass %s after the handler changed: handler %q (%v), want handler-b", cfg.RuntimeClasses.Name, replaced.Handler, err)
+	}
+	if replaced.UID == rc.UID {
+		t.Errorf("RuntimeClass %s kept its UID, want a new RuntimeClass", cfg.RuntimeClasses.Name)
+	}
+	ds, err := getNamedDaemonSet(cfg.Agent.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ds.Spec.Template.Spec.Containers[0].Args, "--handler=handler-b") {
+		t.Errorf("agent args %q, want --handler=handler-b", ds.Spec.Template.Spec.Containers[0].Args)
+	}
+	if !slices.Contains(ds.Spec.Template.Spec.Containers[0].Args, "--protected-handler=") {
+		t.Errorf("agent args %q, want an empty --protected-handler, because the protected RuntimeClass is off", ds.Spec.Template.Spec.Containers[0].Args)
+	}
+
+	// With admission.enabled false, the runtime-class policy goes and the agent policy stays.
+	for _, obj := range runtimeClassPolicyObjects(changed) {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj); err == nil {
+			t.Errorf("%s still exists with admission.enabled false", describeObject(obj))
+		}
+	}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: cfg.Admission.AgentPolicyName}, policy); err != nil {
+		t.Errorf("agent policy %s with admission.enabled false: %v, want it kept", cfg.Admission.AgentPolicyName, err)
+	}
+}
+
+func getNamedDaemonSet(name string) (*appsv1.DaemonSet, error) {
+	ds := &appsv1.DaemonSet{}
+	err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: testNamespace, Name: name}, ds)
+	return ds, err
 }
