@@ -8,6 +8,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	admissionv1ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	reaperv1alpha1 "reaper.dev/reaper/api/v1alpha1"
 )
@@ -26,7 +27,8 @@ func runtimeClassPolicy(cfg Config) *admissionv1ac.ValidatingAdmissionPolicyAppl
 	update := admissionregistrationv1.Update
 	rule := func(group string, ops []admissionregistrationv1.OperationType, resources ...string) *admissionv1ac.NamedRuleWithOperationsApplyConfiguration {
 		return admissionv1ac.NamedRuleWithOperations().
-			WithAPIGroups(group).WithAPIVersions("*").WithResources(resources...).WithOperations(ops...)
+			WithAPIGroups(group).WithAPIVersions("*").WithResources(resources...).WithOperations(ops...).
+			WithScope(admissionregistrationv1.AllScopes)
 	}
 
 	label := cfg.Admission.NamespaceLabel
@@ -40,7 +42,7 @@ func runtimeClassPolicy(cfg Config) *admissionv1ac.ValidatingAdmissionPolicyAppl
 		WithLabels(managedLabels()).
 		WithSpec(admissionv1ac.ValidatingAdmissionPolicySpec().
 			WithFailurePolicy(admissionregistrationv1.Fail).
-			WithMatchConstraints(admissionv1ac.MatchResources().WithResourceRules(
+			WithMatchConstraints(matchResources().WithResourceRules(
 				rule("", ops(create), "pods"),
 				rule("apps", ops(create, update), "deployments", "statefulsets", "daemonsets", "replicasets"),
 				rule("batch", ops(create, update), "jobs", "cronjobs"),
@@ -69,11 +71,12 @@ func agentPolicy(cfg Config) *admissionv1ac.ValidatingAdmissionPolicyApplyConfig
 		WithLabels(managedLabels()).
 		WithSpec(admissionv1ac.ValidatingAdmissionPolicySpec().
 			WithFailurePolicy(admissionregistrationv1.Fail).
-			WithMatchConstraints(admissionv1ac.MatchResources().WithResourceRules(
+			WithMatchConstraints(matchResources().WithResourceRules(
 				admissionv1ac.NamedRuleWithOperations().
 					WithAPIGroups(reaperv1alpha1.GroupVersion.Group).WithAPIVersions("*").
 					WithResources("reapernodes", "reapernodes/status").
-					WithOperations(admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete),
+					WithOperations(admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete).
+					WithScope(admissionregistrationv1.AllScopes),
 			)).
 			WithMatchConditions(admissionv1ac.MatchCondition().
 				WithName("agent-service-account").
@@ -83,6 +86,16 @@ func agentPolicy(cfg Config) *admissionv1ac.ValidatingAdmissionPolicyApplyConfig
 				WithMessageExpression(fmt.Sprintf("'service account %s may write only the ReaperNode of the node that its token is bound to (user extra %s), not ReaperNode ' + request.name",
 					user, NodeNameExtra)).
 				WithReason(metav1.StatusReasonForbidden)))
+}
+
+// matchResources returns match constraints with the values that the API server would
+// default, so that the fields the controller owns equal its config and an unchanged
+// policy is not applied again.
+func matchResources() *admissionv1ac.MatchResourcesApplyConfiguration {
+	return admissionv1ac.MatchResources().
+		WithMatchPolicy(admissionregistrationv1.Equivalent).
+		WithNamespaceSelector(metav1ac.LabelSelector()).
+		WithObjectSelector(metav1ac.LabelSelector())
 }
 
 // policyBinding returns the binding that makes the policy of that name deny requests.

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -28,7 +29,9 @@ type keptObject[T any, PT interface {
 
 // ensure applies k.desired when the object is missing or the fields that FieldManager
 // owns differ from it. A user's edit of such a field takes it over, so it shows up as a
-// difference and is reverted. ensure reports whether it wrote.
+// difference and is reverted. Fields and list items that only others set stay, as
+// server-side apply merges them, so a container that a user adds to the DaemonSet stays.
+// When the merge is invalid, ensure replaces the object. It reports whether it wrote.
 func (k keptObject[T, PT, A]) ensure(ctx context.Context, c client.Client) (bool, error) {
 	var current PT = new(T)
 	err := c.Get(ctx, k.key, current)
@@ -48,10 +51,27 @@ func (k keptObject[T, PT, A]) ensure(ctx context.Context, c client.Client) (bool
 			return false, nil
 		}
 	}
-	if err := c.Apply(ctx, k.desired, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	err = c.Apply(ctx, k.desired, client.FieldOwner(FieldManager), client.ForceOwnership)
+	if apierrors.IsInvalid(err) && current.GetUID() != "" {
+		err = k.replace(ctx, c, current, err)
+	}
+	if err != nil {
 		return false, fmt.Errorf("apply %T %s: %w", current, k.key, err)
 	}
 	return true, nil
+}
+
+// replace deletes current and creates it again from k.desired. It is the repair for an
+// object whose merge with k.desired is invalid, such as a binding whose validationActions
+// a user set to Warn, which may not stand beside the controller's Deny.
+func (k keptObject[T, PT, A]) replace(ctx context.Context, c client.Client, current PT, applyErr error) error {
+	ctrl.LoggerFrom(ctx).Info("Replacing an object that cannot take the config by apply",
+		"object", describeObject(current), "error", applyErr.Error())
+	uid := current.GetUID()
+	if err := c.Delete(ctx, current, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete it to replace it, after the apply failed with %w: %w", applyErr, err)
+	}
+	return c.Apply(ctx, k.desired, client.FieldOwner(FieldManager), client.ForceOwnership)
 }
 
 // sameObject reports whether two apply configurations of a T describe the same object.

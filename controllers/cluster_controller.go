@@ -46,7 +46,9 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toCluster := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{clusterRequest}
 	})
-	// Status updates, such as a DaemonSet's pod counts, change no kept field.
+	// Status updates, such as a DaemonSet's pod counts, change no kept field. RuntimeClasses
+	// and bindings have no status, so every update of theirs passes; an edit of a
+	// RuntimeClass does not change its generation (kube-apiserver v1.37.2).
 	specOrMetadata := builder.WithPredicates(predicate.Or(
 		predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
 
@@ -57,9 +59,9 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("cluster").
 		WatchesRawSource(source.Channel(start, toCluster)).
 		Watches(&appsv1.DaemonSet{}, toCluster, specOrMetadata).
-		Watches(&nodev1.RuntimeClass{}, toCluster, specOrMetadata).
+		Watches(&nodev1.RuntimeClass{}, toCluster).
 		Watches(&admissionregistrationv1.ValidatingAdmissionPolicy{}, toCluster, specOrMetadata).
-		Watches(&admissionregistrationv1.ValidatingAdmissionPolicyBinding{}, toCluster, specOrMetadata).
+		Watches(&admissionregistrationv1.ValidatingAdmissionPolicyBinding{}, toCluster).
 		Complete(r)
 }
 

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -158,6 +159,23 @@ func TestKeptObjectsRepaired(t *testing.T) {
 		return nil
 	})
 
+	// A user's edit of a RuntimeClass's scheduling.
+	scheduling := []byte(`{"scheduling":{"nodeSelector":{"reaper.dev/ready":null,"pool":"any"}}}`)
+	rcKey := client.ObjectKey{Name: "reaper-protected"}
+	if err := k8sClient.Patch(ctx, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: rcKey.Name}}, client.RawPatch(types.MergePatchType, scheduling), client.FieldOwner("kubectl-patch")); err != nil {
+		t.Fatalf("patch RuntimeClass %s: %v", rcKey.Name, err)
+	}
+	eventually(t, waitTimeout, "RuntimeClass scheduling reverted", func() error {
+		again := &nodev1.RuntimeClass{}
+		if err := k8sClient.Get(ctx, rcKey, again); err != nil {
+			return err
+		}
+		if again.Scheduling == nil || again.Scheduling.NodeSelector[reaperv1alpha1.ReadyLabel] != "true" {
+			return fmt.Errorf("scheduling is %+v", again.Scheduling)
+		}
+		return nil
+	})
+
 	// A user's patch that turns the policy's check off.
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
 	key := client.ObjectKey{Name: testCfg.Admission.PolicyName}
@@ -175,6 +193,24 @@ func TestKeptObjectsRepaired(t *testing.T) {
 		}
 		if got := policy.Spec.Validations[0].Expression; got != want {
 			return fmt.Errorf("expression is %q", got)
+		}
+		return nil
+	})
+
+	// A user's switch of a binding to warnings. Deny may not stand beside Warn, so the
+	// controller replaces the binding.
+	warn := []byte(`{"spec":{"validationActions":["Warn"]}}`)
+	bindingKey := client.ObjectKey{Name: testCfg.Admission.PolicyName}
+	edited := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: bindingKey.Name}}
+	if err := k8sClient.Patch(ctx, edited, client.RawPatch(types.MergePatchType, warn), client.FieldOwner("kubectl-patch")); err != nil {
+		t.Fatalf("patch binding %s: %v", bindingKey.Name, err)
+	}
+	eventually(t, waitTimeout, "binding validationActions reverted", func() error {
+		if err := k8sClient.Get(ctx, bindingKey, edited); err != nil {
+			return err
+		}
+		if got := edited.Spec.ValidationActions; len(got) != 1 || got[0] != admissionregistrationv1.Deny {
+			return fmt.Errorf("validationActions are %v, want [Deny]", got)
 		}
 		return nil
 	})
@@ -274,4 +310,24 @@ func getNamedDaemonSet(name string) (*appsv1.DaemonSet, error) {
 	ds := &appsv1.DaemonSet{}
 	err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: testNamespace, Name: name}, ds)
 	return ds, err
+}
+
+// TestKeptObjectsMatchConfig checks that the fields the controller owns in each kept
+// object equal its config. A field that the API server defaults and the config leaves
+// out would differ, and the controller would apply the object on every pass.
+func TestKeptObjectsMatchConfig(t *testing.T) {
+	r := &ClusterReconciler{Client: k8sClient, Config: testCfg}
+	eventually(t, waitTimeout, "kept objects created", func() error {
+		_, err := getDaemonSet()
+		return err
+	})
+	for name, kept := range r.keptObjects() {
+		wrote, err := kept.ensure(context.Background(), k8sClient)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if wrote {
+			t.Errorf("%s differs from the config after the controller applied it", name)
+		}
+	}
 }

@@ -82,7 +82,7 @@ func agentPodSpec(cfg Config) *corev1ac.PodSpecApplyConfiguration {
 			WithCommand(agentBinary).
 			WithArgs(agentArgs(cfg)...).
 			WithEnv(corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(
-				corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName")))).
+				corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("spec.nodeName")))).
 			WithPorts(corev1ac.ContainerPort().WithName("health").WithContainerPort(agentHealthPort).WithProtocol(corev1.ProtocolTCP)).
 			WithLivenessProbe(httpProbe("/healthz")).
 			WithReadinessProbe(httpProbe("/readyz")).
