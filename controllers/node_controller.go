@@ -99,7 +99,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	if err := r.syncStatus(ctx, node, reaperNode); err != nil {
 		if apierrors.IsConflict(err) {
-			// The cache lags behind the agent's write; its event brings the Node back.
+			// The cache lags behind the agent's write, so try again shortly.
 			ctrl.LoggerFrom(ctx).V(1).Info("Retrying after a conflict", "error", err.Error())
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
