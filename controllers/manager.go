@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -41,6 +42,9 @@ type Options struct {
 	HealthProbeBindAddress string
 	// NodeWorkers is how many Nodes are reconciled at once; 0 means 1.
 	NodeWorkers int
+	// SkipNameValidation lets a process start a second manager with the same controller
+	// names after the first one stopped, as the tests do.
+	SkipNameValidation bool
 	// NewClient, when set, builds the manager's client, such as a client that counts
 	// requests in a test.
 	NewClient client.NewClientFunc
@@ -71,6 +75,7 @@ func NewManager(restConfig *rest.Config, opts Options) (ctrl.Manager, error) {
 		Cache:                   cacheOptions(opts.Config),
 		NewClient:               opts.NewClient,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsBindAddress},
+		Controller:              config.Controller{SkipNameValidation: &opts.SkipNameValidation},
 		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        LeaderElectionID,

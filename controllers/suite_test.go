@@ -92,7 +92,7 @@ func startManager() error {
 		return fmt.Errorf("create the test client: %w", err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNamespace}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
+	if err := k8sClient.Create(context.Background(), ns); client.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("create namespace %s: %w", testNamespace, err)
 	}
 
@@ -115,6 +115,7 @@ func startManager() error {
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",
 		NodeWorkers:            4,
+		SkipNameValidation:     true,
 	})
 	if err != nil {
 		return err
@@ -154,7 +155,7 @@ func controllerUserConfig() (*rest.Config, error) {
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: controllerUser}},
 	}
 	for _, obj := range []client.Object{role, binding} {
-		if err := k8sClient.Create(context.Background(), obj); err != nil {
+		if err := k8sClient.Create(context.Background(), obj); client.IgnoreAlreadyExists(err) != nil {
 			return nil, fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
 		}
 	}

@@ -32,6 +32,12 @@ func TestTeardownWaitsForAgents(t *testing.T) {
 	eventually(t, waitTimeout, "installer DaemonSet", func() error { _, err := getDaemonSet(); return err })
 	deployment := createControllerDeployment(t)
 	stopManager()
+	// Start the controller again for the next run of the suite, as with -count=2.
+	t.Cleanup(func() {
+		if err := startManager(); err != nil {
+			t.Errorf("start the controller again: %v", err)
+		}
+	})
 
 	// Teardown runs with the controller's ClusterRole, as the chart's hook does.
 	controllerClient, err := client.New(controllerConfig, client.Options{Scheme: k8sClient.Scheme()})
@@ -89,7 +95,7 @@ func createControllerDeployment(t *testing.T) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app.kubernetes.io/name": "reaper-controller"}
 	deployment := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "reaper-controller"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: uniqueName("reaper-controller")},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: new(int32(1)),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
