@@ -21,10 +21,14 @@ package controllers
 // Events on Nodes and ReaperNodes.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Leader election.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+// The rules below name a namespace, so controller-gen writes them into a Role rather than
+// the ClusterRole. The namespace is a placeholder: the chart creates the Role in its
+// release namespace, where the controller runs.
+
+// Leader election, in the controller's namespace.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=reaper-system
 
 // Teardown: scale the controller's Deployment to zero and wait until its pods are gone.
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get
-// +kubebuilder:rbac:groups=apps,resources=deployments/scale,verbs=patch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get,namespace=reaper-system
+// +kubebuilder:rbac:groups=apps,resources=deployments/scale,verbs=patch,namespace=reaper-system
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list,namespace=reaper-system

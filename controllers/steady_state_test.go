@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +42,14 @@ func TestSteadyStateMakesNoWrites(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
-	if writes := requests.reset(); len(writes) > 0 {
+	writes := requests.reset()
+	for key := range writes {
+		// The leader renews its Lease every few seconds, whatever the cluster does.
+		if strings.Contains(key, "/leases/"+LeaderElectionID) {
+			delete(writes, key)
+		}
+	}
+	if len(writes) > 0 {
 		t.Errorf("the controller wrote in steady state: %v", writes)
 	}
 }

@@ -116,6 +116,9 @@ func startManager() error {
 		HealthProbeBindAddress: "0",
 		NodeWorkers:            4,
 		SkipNameValidation:     true,
+		// Leader election checks the lease rules of the controller's Role.
+		LeaderElection:          true,
+		LeaderElectionNamespace: testNamespace,
 	})
 	if err != nil {
 		return err
@@ -138,25 +141,21 @@ func startManager() error {
 // role misses a permission.
 const controllerUser = "reaper-controller-test"
 
-// controllerUserConfig creates the controller's ClusterRole from config/rbac/role.yaml,
-// binds it to controllerUser, and returns a client config of that user.
+// controllerUserConfig creates the controller's ClusterRole and Role from
+// config/rbac/role.yaml, binds them to controllerUser, and returns a client config of
+// that user. The Role goes into the test namespace, as the chart puts it into its
+// release namespace.
 func controllerUserConfig() (*rest.Config, error) {
 	data, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
 	if err != nil {
-		return nil, fmt.Errorf("read the controller's ClusterRole: %w", err)
+		return nil, fmt.Errorf("read the controller's roles: %w", err)
 	}
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.UnmarshalStrict(data, role); err != nil {
-		return nil, fmt.Errorf("decode config/rbac/role.yaml: %w", err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: controllerUser}},
-	}
-	for _, obj := range []client.Object{role, binding} {
-		if err := k8sClient.Create(context.Background(), obj); client.IgnoreAlreadyExists(err) != nil {
-			return nil, fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
+	for _, document := range strings.Split(string(data), "\n---\n") {
+		if strings.TrimSpace(strings.TrimPrefix(document, "---")) == "" {
+			continue
+		}
+		if err := bindControllerRole(document); err != nil {
+			return nil, err
 		}
 	}
 	user, err := testEnv.AddUser(envtest.User{Name: controllerUser}, restConfig)
@@ -164,6 +163,44 @@ func controllerUserConfig() (*rest.Config, error) {
 		return nil, fmt.Errorf("add user %s: %w", controllerUser, err)
 	}
 	return user.Config(), nil
+}
+
+// bindControllerRole creates the ClusterRole or Role of one YAML document and binds it
+// to controllerUser.
+func bindControllerRole(document string) error {
+	subjects := []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: controllerUser}}
+	var objects []client.Object
+	switch {
+	case strings.Contains(document, "kind: ClusterRole\n"):
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.UnmarshalStrict([]byte(document), role); err != nil {
+			return fmt.Errorf("decode the ClusterRole of config/rbac/role.yaml: %w", err)
+		}
+		objects = append(objects, role, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects:   subjects,
+		})
+	case strings.Contains(document, "kind: Role\n"):
+		role := &rbacv1.Role{}
+		if err := yaml.UnmarshalStrict([]byte(document), role); err != nil {
+			return fmt.Errorf("decode the Role of config/rbac/role.yaml: %w", err)
+		}
+		role.Namespace = testNamespace
+		objects = append(objects, role, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: role.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+			Subjects:   subjects,
+		})
+	default:
+		return fmt.Errorf("config/rbac/role.yaml has a document that is neither a ClusterRole nor a Role:\n%s", document)
+	}
+	for _, obj := range objects {
+		if err := k8sClient.Create(context.Background(), obj); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
+		}
+	}
+	return nil
 }
 
 // testLogWriter sends the controller's logs to stderr when REAPER_TEST_LOGS is set, and

@@ -30,9 +30,12 @@ type Teardown struct {
 	// Client talks to the API server directly, without a cache.
 	Client client.Client
 	Config Config
-	// Deployment names the controller's Deployment, in Config.Namespace. Empty skips
+	// Deployment names the controller's Deployment, in ControllerNamespace. Empty skips
 	// scaling it down.
 	Deployment string
+	// ControllerNamespace is the controller's own namespace. It can differ from
+	// Config.Namespace, the DaemonSet's; empty means Config.Namespace.
+	ControllerNamespace string
 	// Timeout bounds each wait: for the controller's pods, and for the agents.
 	Timeout time.Duration
 	// Interval is how often a wait checks again; 0 means 2 s.
@@ -75,7 +78,10 @@ func (t *Teardown) stopController(ctx context.Context) error {
 		return nil
 	}
 	deployment := &appsv1.Deployment{}
-	key := client.ObjectKey{Namespace: t.Config.Namespace, Name: t.Deployment}
+	key := client.ObjectKey{Namespace: t.ControllerNamespace, Name: t.Deployment}
+	if key.Namespace == "" {
+		key.Namespace = t.Config.Namespace
+	}
 	if err := t.Client.Get(ctx, key, deployment); err != nil {
 		if apierrors.IsNotFound(err) {
 			t.printf("  Deployment %s not found; nothing to stop", key)
@@ -96,7 +102,7 @@ func (t *Teardown) stopController(ctx context.Context) error {
 	running := -1
 	err = t.poll(ctx, func(ctx context.Context) (bool, error) {
 		pods := &corev1.PodList{}
-		if err := t.Client.List(ctx, pods, client.InNamespace(t.Config.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		if err := t.Client.List(ctx, pods, client.InNamespace(key.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
 			return false, fmt.Errorf("list the pods of Deployment %s: %w", key, err)
 		}
 		if len(pods.Items) != running && len(pods.Items) > 0 {

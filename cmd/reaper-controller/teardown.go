@@ -46,8 +46,11 @@ func newTeardownCommand() *cobra.Command {
 				Client:     c,
 				Config:     cfg,
 				Deployment: deployment,
-				Timeout:    timeout,
-				Out:        cmd.OutOrStdout(),
+				// The Deployment runs in the controller's namespace, which the config's
+				// namespace, that of the DaemonSet, defaults to.
+				ControllerNamespace: common.namespace,
+				Timeout:             timeout,
+				Out:                 cmd.OutOrStdout(),
 			}
 			return teardown.Run(ctrl.SetupSignalHandler())
 		},
