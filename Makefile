@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins unit e2e compat critest installer-cases agent-test test demo bench lint generate verify clean distclean
+.PHONY: build components envtest-bins unit e2e compat critest installer-cases agent-test test demo bench bench-controller lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -25,9 +25,11 @@ components:
 envtest-bins:
 	hack/envtest-bins.sh
 
-## unit: run the tests of every package except the suites under test/, which need real components
-unit:
-	$(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/')
+## unit: run the tests of every package except the suites under test/, which need real components.
+## The controller's tests run a real etcd and kube-apiserver, which envtest-bins builds on first use.
+unit: envtest-bins
+	assets=$$(hack/envtest-bins.sh); \
+	KUBEBUILDER_ASSETS=$$assets $(GO) test $(RACE) $$($(GO) list ./... | grep -v -e '/test/')
 
 ## e2e: run the end-to-end CRI suite against a private containerd, in a new network namespace that
 ## holds the CNI bridge network of its pods (needs root)
@@ -69,6 +71,14 @@ demo: components build
 ## BENCH_FLAGS passes flags to hack/bench, such as BENCH_FLAGS="-samples 5 -pods 4".
 bench: components build
 	BENCH_COMMAND='make bench$(if $(BENCH_FLAGS), BENCH_FLAGS="$(BENCH_FLAGS)")' hack/bench/run.sh $(BENCH_FLAGS)
+
+## bench-controller: measure reaper-controller on envtest with 5000 Nodes and simulated agents, and
+## write its section of docs/benchmarks.md. BENCH_CONTROLLER_FLAGS passes flags to
+## hack/bench/controller, such as BENCH_CONTROLLER_FLAGS="-nodes 1000 -quiet 10s".
+bench-controller: envtest-bins
+	assets=$$(hack/envtest-bins.sh); \
+	KUBEBUILDER_ASSETS=$$assets $(GO) run ./hack/bench/controller -output docs/benchmarks.md \
+		-command 'make bench-controller$(if $(BENCH_CONTROLLER_FLAGS), BENCH_CONTROLLER_FLAGS="$(BENCH_CONTROLLER_FLAGS)")' $(BENCH_CONTROLLER_FLAGS)
 
 ## lint: go vet, gofmt check and golangci-lint
 lint:

@@ -63,13 +63,18 @@ type AdmissionConfig struct {
 	// NamespaceLabel is the label a namespace sets to "true" to use the RuntimeClasses,
 	// reaper.dev/allowed by default.
 	NamespaceLabel string `json:"namespaceLabel,omitempty"`
+	// AgentPolicyName names the ValidatingAdmissionPolicy and its binding that let an
+	// agent write only the ReaperNode of its own node, "reaper-agent-node" by default.
+	// That policy is kept even when Enabled is false, because it guards Reaper itself.
+	AgentPolicyName string `json:"agentPolicyName,omitempty"`
 }
 
 // AgentConfig configures the installer DaemonSet and the flags of its agent.
 type AgentConfig struct {
 	// Name of the DaemonSet, "reaper-agent" by default.
 	Name string `json:"name,omitempty"`
-	// Image carries all four binaries. The controller's own image is the default.
+	// Image carries all four binaries. The controller's own image, which reaper-controller
+	// takes from --image, is the default.
 	Image string `json:"image,omitempty"`
 	// ImagePullPolicy of the agent container, IfNotPresent by default.
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
@@ -113,6 +118,7 @@ const (
 	DefaultRuntimeClass          = "reaper"
 	DefaultProtectedRuntimeClass = "reaper-protected"
 	DefaultPolicyName            = "reaper-runtimeclass"
+	DefaultAgentPolicyName       = "reaper-agent-node"
 	DefaultAgentName             = "reaper-agent"
 	DefaultInstallDir            = "/opt/reaper/bin"
 	DefaultResyncPeriod          = 5 * time.Minute
@@ -125,8 +131,9 @@ var DefaultHostPaths = []string{
 }
 
 // LoadConfig reads the YAML file at path, fills in the defaults and checks it. An empty
-// path gives the defaults.
-func LoadConfig(path, namespace string) (Config, error) {
+// path gives the defaults. namespace and image fill in an empty namespace and agent.image:
+// they are the controller's own namespace and image.
+func LoadConfig(path, namespace, image string) (Config, error) {
 	var cfg Config
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -139,6 +146,9 @@ func LoadConfig(path, namespace string) (Config, error) {
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = namespace
+	}
+	if cfg.Agent.Image == "" {
+		cfg.Agent.Image = image
 	}
 	cfg.Default()
 	if err := cfg.Validate(); err != nil {
@@ -162,6 +172,7 @@ func (c *Config) Default() {
 	}
 	c.Admission.PolicyName = orDefault(c.Admission.PolicyName, DefaultPolicyName)
 	c.Admission.NamespaceLabel = orDefault(c.Admission.NamespaceLabel, reaperv1alpha1.DefaultOptInLabel)
+	c.Admission.AgentPolicyName = orDefault(c.Admission.AgentPolicyName, DefaultAgentPolicyName)
 
 	a := &c.Agent
 	a.Name = orDefault(a.Name, DefaultAgentName)
@@ -197,6 +208,7 @@ func (c *Config) Validate() error {
 		{"runtimeClasses.handler", c.RuntimeClasses.Handler},
 		{"runtimeClasses.protectedHandler", c.RuntimeClasses.ProtectedHandler},
 		{"admission.policyName", c.Admission.PolicyName},
+		{"admission.agentPolicyName", c.Admission.AgentPolicyName},
 		{"agent.name", c.Agent.Name},
 	} {
 		if msgs := validation.IsDNS1123Subdomain(name.value); len(msgs) > 0 {
@@ -205,6 +217,12 @@ func (c *Config) Validate() error {
 	}
 	if p := *c.RuntimeClasses.ProtectedName; p != "" && p == c.RuntimeClasses.Name {
 		errs = append(errs, fmt.Errorf("runtimeClasses.protectedName %q is also runtimeClasses.name: give the two RuntimeClasses different names", p))
+	}
+	if c.Admission.AgentPolicyName == c.Admission.PolicyName {
+		errs = append(errs, fmt.Errorf("admission.agentPolicyName %q is also admission.policyName: give the two policies different names", c.Admission.PolicyName))
+	}
+	if c.Agent.Image == "" {
+		errs = append(errs, errors.New("agent.image is empty: set it, or start the controller with --image"))
 	}
 	if msgs := validation.IsQualifiedName(c.Admission.NamespaceLabel); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("admission.namespaceLabel %q: %s", c.Admission.NamespaceLabel, strings.Join(msgs, "; ")))

@@ -2,7 +2,8 @@
 # Generates code and manifests from the markers under api/ and controllers/ with
 # controller-gen, which it builds at its pinned version into the cache. It writes the
 # deep-copy functions (api/*/zz_generated.deepcopy.go), the CRDs (config/crd/bases) and the
-# controller's ClusterRole (config/rbac/role.yaml) from the +kubebuilder:rbac markers.
+# controller's ClusterRole (config/rbac/role.yaml) from the +kubebuilder:rbac markers, and copies the
+# CRDs and the ClusterRole into charts/reaper/files with hack/chart-sync.sh.
 # --build-only builds controller-gen and generates nothing.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -30,6 +31,7 @@ generate() {
     paths=./api/... paths=./controllers/... \
     output:crd:artifacts:config=config/crd/bases \
     output:rbac:artifacts:config=config/rbac
+  hack/chart-sync.sh
 }
 
 build_controller_gen

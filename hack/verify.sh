@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-generated=(':(glob)api/**/zz_generated.*.go' config/crd/bases config/rbac/role.yaml)
+generated=(':(glob)api/**/zz_generated.*.go' config/crd/bases config/rbac/role.yaml charts/reaper/files)
 
 cd "$REPO_ROOT"
 hack/generate.sh

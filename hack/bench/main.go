@@ -89,11 +89,29 @@ func run(opts options) error {
 	if err := os.MkdirAll(filepath.Dir(opts.output), 0o755); err != nil {
 		return fmt.Errorf("create the report's directory: %w", err)
 	}
-	if err := os.WriteFile(opts.output, []byte(report.markdown()), 0o644); err != nil {
+	page := report.markdown() + keptSection(opts.output)
+	if err := os.WriteFile(opts.output, []byte(page), 0o644); err != nil {
 		return fmt.Errorf("write the report: %w", err)
 	}
 	fmt.Printf("wrote %s\n", opts.output)
 	return nil
+}
+
+// keptSection returns the section of the page at path that make bench-controller
+// writes, between its start and end markers, so that rewriting the page keeps it. It
+// returns "" when the page or the section is missing.
+func keptSection(path string) string {
+	const start, end = "<!-- controller benchmark: start -->", "<!-- controller benchmark: end -->"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	page := string(data)
+	i, j := strings.Index(page, start), strings.Index(page, end)
+	if i < 0 || j < i {
+		return ""
+	}
+	return "\n" + page[i:j+len(end)] + "\n"
 }
 
 func (o options) validate() error {

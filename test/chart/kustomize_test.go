@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"reaper.dev/reaper/controllers"
 )
 
 // kustomize builds the kustomization in dir as `kubectl apply -k dir` does.
@@ -178,7 +180,7 @@ func TestKustomizeConfigFileLoads(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(filepath.Clean(path), "", "reaper:dev")
+	cfg, err := controllers.LoadConfig(filepath.Clean(path), "", "reaper:dev")
 	if err != nil {
 		t.Fatalf("controllers.LoadConfig rejects %s: %v", path, err)
 	}

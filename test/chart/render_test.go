@@ -193,7 +193,7 @@ func loadRenderedConfig(t *testing.T, r rendering, configMapName, image string) 
 		t.Fatal(err)
 	}
 	// An empty default namespace makes the load fail unless the file names one.
-	cfg, err := loadConfig(path, "", image)
+	cfg, err := controllers.LoadConfig(path, "", image)
 	if err != nil {
 		t.Fatalf("controllers.LoadConfig rejects the rendered config: %v\n%s", err, text)
 	}
@@ -202,18 +202,6 @@ func loadRenderedConfig(t *testing.T, r rendering, configMapName, image string) 
 
 // loadConfig calls controllers.LoadConfig in either of its forms: (path, namespace), and
 // (path, namespace, image) where image is the controller's --image flag.
-// TODO: call LoadConfig directly when the two-argument form is gone from every branch.
-func loadConfig(path, namespace, image string) (controllers.Config, error) {
-	switch load := any(controllers.LoadConfig).(type) {
-	case func(string, string, string) (controllers.Config, error):
-		return load(path, namespace, image)
-	case func(string, string) (controllers.Config, error):
-		return load(path, namespace)
-	default:
-		return controllers.Config{}, fmt.Errorf("controllers.LoadConfig has the unknown type %T", controllers.LoadConfig)
-	}
-}
-
 // values builds a values map from dotted paths, such as "agent.restartMethod": "none".
 func values(pairs map[string]any) map[string]any {
 	root := map[string]any{}
