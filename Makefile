@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins unit e2e compat critest installer-cases agent-test test demo bench bench-controller lint generate verify clean distclean
+.PHONY: build components envtest-bins unit e2e compat critest installer-cases agent-test helm chart-sync chart-test image test demo bench bench-controller lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -58,10 +58,12 @@ installer-cases:
 agent-test:
 	hack/agent-test.sh $(AGENT_TEST_FLAGS)
 
-## test: run unit, installer-cases, e2e, compat and critest, and fail if any fails
+## test: run verify, unit, installer-cases, agent-test, chart-test, e2e, compat and critest, and fail if
+## any fails
 test:
-	status=0; $(MAKE) unit || status=1; $(MAKE) installer-cases || status=1; $(MAKE) e2e || status=1; \
-	$(MAKE) compat || status=1; $(MAKE) critest || status=1; exit $$status
+	status=0; for target in verify unit installer-cases agent-test chart-test e2e compat critest; do \
+		$(MAKE) $$target || { status=1; echo "make $$target failed" >&2; }; \
+	done; exit $$status
 
 ## demo: run a host command as a pod through the reaper runtime handler (needs root)
 demo: components build
@@ -92,8 +94,6 @@ generate:
 ## verify: run generate and fail if a generated file differs from the committed one
 verify:
 	hack/verify.sh
-
-.PHONY: helm chart-sync chart-test image
 
 ## helm: build the pinned helm v4 into the cache and print its path
 helm:
