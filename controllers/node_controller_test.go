@@ -38,8 +38,12 @@ func TestReaperNodeForSelectedNodesOnly(t *testing.T) {
 
 	consistently(t, 2*time.Second, "Nodes that the config does not select", func() error {
 		for _, name := range others {
-			if _, err := getReaperNode(name); client.IgnoreNotFound(err) != nil || err == nil {
-				return fmt.Errorf("ReaperNode %s: got %v, want not found", name, err)
+			_, err := getReaperNode(name)
+			if err == nil {
+				return fmt.Errorf("ReaperNode %s exists, want not found", name)
+			}
+			if client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("get ReaperNode %s: %w", name, err)
 			}
 			if err := labelIs(name, reaperv1alpha1.AgentLabel, false)(); err != nil {
 				return err

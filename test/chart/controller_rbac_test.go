@@ -173,7 +173,9 @@ func startProcess(t *testing.T, binary string, env []string, args ...string) *pr
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			_ = p.cmd.Process.Kill()
-			<-p.done
+			if err := <-p.done; err != nil {
+				t.Logf("the controller was killed: %v", err)
+			}
 		}
 	})
 	return p
@@ -186,7 +188,10 @@ func (p *process) stop(t *testing.T) {
 		t.Fatalf("stop the controller: %v", err)
 	}
 	select {
-	case <-p.done:
+	case err := <-p.done:
+		if err != nil {
+			t.Logf("the controller exited with %v after SIGTERM", err)
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the controller did not exit within 30s of SIGTERM:\n%s", p.output.String())
 	}
