@@ -51,6 +51,10 @@ func (r *result) markdown() string {
 	fmt.Fprintf(&b, "| Every Node labeled ready, from the first create | %s |\n", r.ready.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| Controller writes in %s of steady state | %d |\n\n", r.opts.quiet, total(r.quietWrites))
 
+	b.WriteString("| Goal | Result |\n| --- | --- |\n")
+	fmt.Fprintf(&b, "| Every Node ready in under %s | %s |\n", readyGoal, verdict(r.ready < readyGoal))
+	fmt.Fprintf(&b, "| No controller writes in steady state | %s |\n\n", verdict(total(r.quietWrites) == 0))
+
 	b.WriteString("Requests of the controller until every Node was ready, by verb. Its cache fills through watches,\n" +
 		"because client-go's WatchListClient feature is on by default since v1.35, so WATCH includes the\n" +
 		"initial lists. The writes include the controller's Events.\n\n")
@@ -65,6 +69,16 @@ func (r *result) markdown() string {
 	}
 	b.WriteString(sectionEnd + "\n")
 	return b.String()
+}
+
+// readyGoal is the time in which every Node of the benchmark should carry the ready label.
+const readyGoal = time.Minute
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "missed"
 }
 
 // writeSection replaces the controller section of the page at path, or appends it.
