@@ -3,8 +3,8 @@ package v1alpha1
 // Names that the controller, the agent, the chart and the admission policy share.
 const (
 	// AgentFinalizer is the finalizer the node agent puts on its ReaperNode before it
-	// changes the node, and removes once the node is reverted. Deleting a ReaperNode so
-	// asks its agent to uninstall.
+	// changes the node, and removes once the node is reverted. Deleting a ReaperNode
+	// therefore makes its agent uninstall.
 	AgentFinalizer = "reaper.dev/agent"
 
 	// ReadyLabel is the Node label the RuntimeClasses select on. The controller sets it to
