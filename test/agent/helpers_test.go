@@ -101,14 +101,7 @@ var configWithoutImports = strings.Replace(privateConfig, "imports = [\"%[1]s/co
 // until the test ends, and waits until its CRI serves runc.
 func startContainerd(t *testing.T, h *host) {
 	t.Helper()
-	binary := os.Getenv("AGENT_CONTAINERD")
-	if binary == "" {
-		t.Fatal("AGENT_CONTAINERD is not set; run this test through hack/agent-test.sh, which builds containerd")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("containerd needs root; run hack/agent-test.sh as root")
-	}
-
+	binary := privatecontainerd.BinaryFromEnv(t, "AGENT_CONTAINERD", "hack/agent-test.sh")
 	supervisor, err := privatecontainerd.Start(h.dir, binary)
 	if err != nil {
 		t.Fatal(err)

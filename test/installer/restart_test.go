@@ -114,14 +114,7 @@ type supervisedNode struct {
 
 func containerdBinary(t *testing.T) string {
 	t.Helper()
-	path := os.Getenv("INSTALLER_CONTAINERD")
-	if path == "" {
-		t.Fatal("INSTALLER_CONTAINERD is not set; run this test through hack/installer-cases.sh, which builds containerd")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("containerd needs root; run hack/installer-cases.sh as root")
-	}
-	return path
+	return privatecontainerd.BinaryFromEnv(t, "INSTALLER_CONTAINERD", "hack/installer-cases.sh")
 }
 
 func startSupervised(t *testing.T, containerd string) *supervisedNode {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"testing"
 	"time"
 
 	"google.golang.org/grpc"
@@ -53,6 +54,21 @@ imports = ["%[1]s/conf.d/*.toml"]
 // Config returns ConfigTemplate with its paths in dir.
 func Config(dir string) string {
 	return fmt.Sprintf(ConfigTemplate, dir)
+}
+
+// BinaryFromEnv returns the containerd binary named by the environment variable envVar. It
+// fails t when envVar is unset or the test does not run as root, which containerd needs. The
+// failure message names script, the hack script that builds containerd and runs the suite.
+func BinaryFromEnv(t testing.TB, envVar, script string) string {
+	t.Helper()
+	binary := os.Getenv(envVar)
+	if binary == "" {
+		t.Fatalf("%s is not set; run this test through %s, which builds containerd", envVar, script)
+	}
+	if os.Geteuid() != 0 {
+		t.Fatalf("containerd needs root; run %s as root", script)
+	}
+	return binary
 }
 
 // supervisorScript runs $CONTAINERD on $DIR/config.toml until $DIR/stop exists, and writes
