@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,21 +21,11 @@ import (
 	reaperv1alpha1 "reaper.dev/reaper/api/v1alpha1"
 	"reaper.dev/reaper/installer"
 	"reaper.dev/reaper/installer/agent"
+	"reaper.dev/reaper/test/internal/privatecontainerd"
 )
 
 // testVersion is the version the test agents report as installed.
 const testVersion = "v0.0.0-agent-test"
-
-// supervisor runs containerd in a loop, as runit or s6 would, and writes its pid file, so
-// the agent restarts it with the signal method.
-const supervisor = `
-while [ ! -e "$DIR/stop" ]; do
-  "$CONTAINERD" --config "$DIR/config.toml" >>"$DIR/containerd.log" 2>&1 &
-  echo $! >"$DIR/containerd.pid"
-  wait $!
-  sleep 0.2
-done
-`
 
 // host is a node's files in a folder of its own: containerd's config, socket, pid file,
 // the install folder and the binaries to install.
@@ -104,26 +92,7 @@ func newHost(t *testing.T, config string) *host {
 
 // privateConfig is a containerd config whose paths all lie in the host's folder,
 // importing its conf.d folder.
-const privateConfig = `version = 3
-root = "%[1]s/root"
-state = "%[1]s/state"
-imports = ["%[1]s/conf.d/*.toml"]
-
-[grpc]
-  address = "%[1]s/c.sock"
-
-[ttrpc]
-  address = "%[1]s/c.sock.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "%[1]s/opt"
-
-[plugins."io.containerd.nri.v1.nri"]
-  disable = true
-
-[plugins."io.containerd.cri.v1.runtime".cni]
-  conf_dir = "%[1]s/cni"
-`
+const privateConfig = privatecontainerd.ConfigTemplate
 
 // configWithoutImports is privateConfig without its imports line, so the install adds one.
 var configWithoutImports = strings.Replace(privateConfig, "imports = [\"%[1]s/conf.d/*.toml\"]\n", "", 1)
@@ -132,46 +101,27 @@ var configWithoutImports = strings.Replace(privateConfig, "imports = [\"%[1]s/co
 // until the test ends, and waits until its CRI serves runc.
 func startContainerd(t *testing.T, h *host) {
 	t.Helper()
-	binary := os.Getenv("AGENT_CONTAINERD")
-	if binary == "" {
-		t.Fatal("AGENT_CONTAINERD is not set; run this test through hack/agent-test.sh, which builds containerd")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("containerd needs root; run hack/agent-test.sh as root")
-	}
-
-	cmd := exec.Command("/bin/sh", "-c", supervisor)
-	cmd.Env = append(os.Environ(), "DIR="+h.dir, "CONTAINERD="+binary)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	binary := privatecontainerd.BinaryFromEnv(t, "AGENT_CONTAINERD", "hack/agent-test.sh")
+	supervisor, err := privatecontainerd.Start(h.dir, binary)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stopContainerd(t, h, cmd) })
+	t.Cleanup(func() {
+		if err := supervisor.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 
 	waitFor(t, 30*time.Second, "containerd serves runc", func() (bool, string) {
-		served, err := installer.QueryHandlers(context.Background(), h.socket())
-		return err == nil && slices.Contains(served, "runc"), fmt.Sprintf("served %q, error %v; log:\n%s", served, err, tail(h.path("containerd.log")))
+		served, err := privatecontainerd.Handlers(h.socket())
+		return err == nil && slices.Contains(served, "runc"), fmt.Sprintf("served %q, error %v; log:\n%s", served, err, tail(h.path(privatecontainerd.LogFile)))
 	})
-}
-
-// stopContainerd stops the supervisor loop and the containerd it runs, by their pids.
-func stopContainerd(t *testing.T, h *host, supervisor *exec.Cmd) {
-	if err := os.WriteFile(h.path("stop"), nil, 0o644); err != nil {
-		t.Error(err)
-	}
-	if data, err := os.ReadFile(h.path("containerd.pid")); err == nil {
-		var pid int
-		if _, err := fmt.Sscan(string(data), &pid); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-		}
-	}
-	_ = supervisor.Wait()
 }
 
 // served returns the runtime handlers the host's containerd serves.
 func (h *host) served(t *testing.T) []string {
 	t.Helper()
-	served, err := installer.QueryHandlers(context.Background(), h.socket())
+	served, err := privatecontainerd.Handlers(h.socket())
 	if err != nil {
 		t.Fatalf("CRI Status of the test's containerd: %v", err)
 	}

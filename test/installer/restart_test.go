@@ -1,31 +1,16 @@
 package installer
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"reaper.dev/reaper/test/internal/privatecontainerd"
 )
-
-// supervisor runs containerd in a loop, as runit or s6 would, and writes its pid file.
-const supervisor = `
-while [ ! -e "$DIR/stop" ]; do
-  "$CONTAINERD" --config "$DIR/config.toml" >>"$DIR/containerd.log" 2>&1 &
-  echo $! >"$DIR/containerd.pid"
-  wait $!
-  sleep 0.2
-done
-`
 
 // rejecting stands for a containerd that does not start with Reaper's drop-in.
 const rejecting = `#!/bin/sh
@@ -129,14 +114,7 @@ type supervisedNode struct {
 
 func containerdBinary(t *testing.T) string {
 	t.Helper()
-	path := os.Getenv("INSTALLER_CONTAINERD")
-	if path == "" {
-		t.Fatal("INSTALLER_CONTAINERD is not set; run this test through hack/installer-cases.sh, which builds containerd")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("containerd needs root; run hack/installer-cases.sh as root")
-	}
-	return path
+	return privatecontainerd.BinaryFromEnv(t, "INSTALLER_CONTAINERD", "hack/installer-cases.sh")
 }
 
 func startSupervised(t *testing.T, containerd string) *supervisedNode {
@@ -145,34 +123,25 @@ func startSupervised(t *testing.T, containerd string) *supervisedNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := &supervisedNode{dir: dir, config: filepath.Join(dir, "config.toml"), binary: buildInstaller(t), timeout: "20s"}
-	if err := os.WriteFile(node.config, []byte(privateConfig(dir)), 0o644); err != nil {
+	node := &supervisedNode{dir: dir, config: filepath.Join(dir, privatecontainerd.ConfigFile), binary: buildInstaller(t), timeout: "20s"}
+	if err := os.WriteFile(node.config, []byte(privatecontainerd.Config(dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command("/bin/sh", "-c", supervisor)
-	cmd.Env = append(os.Environ(), "DIR="+dir, "CONTAINERD="+containerd)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	supervisor, err := privatecontainerd.Start(dir, containerd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { node.stop(t, cmd) })
+	t.Cleanup(func() { node.stop(t, supervisor) })
 
 	node.waitServed(t, "runc")
 	return node
 }
 
-func (n *supervisedNode) stop(t *testing.T, supervisor *exec.Cmd) {
-	if err := os.WriteFile(filepath.Join(n.dir, "stop"), nil, 0o644); err != nil {
+func (n *supervisedNode) stop(t *testing.T, supervisor *privatecontainerd.Supervisor) {
+	if err := supervisor.Stop(); err != nil {
 		t.Error(err)
 	}
-	if data, err := os.ReadFile(filepath.Join(n.dir, "containerd.pid")); err == nil {
-		var pid int
-		if _, err := fmt.Sscan(string(data), &pid); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-		}
-	}
-	_ = supervisor.Wait()
 	_ = os.RemoveAll(n.dir)
 }
 
@@ -180,8 +149,8 @@ func (n *supervisedNode) stop(t *testing.T, supervisor *exec.Cmd) {
 // containerd through the supervisor.
 func (n *supervisedNode) command(action string, extra ...string) *exec.Cmd {
 	args := []string{action, "--restart", "signal",
-		"--containerd-config", n.config, "--containerd-socket", filepath.Join(n.dir, "c.sock"),
-		"--containerd-pid-file", filepath.Join(n.dir, "containerd.pid"), "--containerd-log", filepath.Join(n.dir, "containerd.log"),
+		"--containerd-config", n.config, "--containerd-socket", filepath.Join(n.dir, privatecontainerd.Socket),
+		"--containerd-pid-file", filepath.Join(n.dir, privatecontainerd.PIDFile), "--containerd-log", filepath.Join(n.dir, privatecontainerd.LogFile),
 		"--install-dir", filepath.Join(n.dir, "reaper"), "--link-dir", "", "--lock-file", filepath.Join(n.dir, "installer.lock"),
 		"--restart-timeout", n.timeout}
 	if action == "install" {
@@ -199,12 +168,12 @@ func (n *supervisedNode) run(t *testing.T, action string) {
 
 func (n *supervisedNode) pid(t *testing.T) string {
 	t.Helper()
-	return strings.TrimSpace(readFile(t, filepath.Join(n.dir, "containerd.pid")))
+	return strings.TrimSpace(readFile(t, filepath.Join(n.dir, privatecontainerd.PIDFile)))
 }
 
 func (n *supervisedNode) served(t *testing.T) []string {
 	t.Helper()
-	served, err := criHandlers(filepath.Join(n.dir, "c.sock"))
+	served, err := privatecontainerd.Handlers(filepath.Join(n.dir, privatecontainerd.Socket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,34 +184,13 @@ func (n *supervisedNode) waitServed(t *testing.T, handler string) {
 	t.Helper()
 	var lastErr error
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		served, err := criHandlers(filepath.Join(n.dir, "c.sock"))
+		served, err := privatecontainerd.Handlers(filepath.Join(n.dir, privatecontainerd.Socket))
 		if err == nil && slices.Contains(served, handler) {
 			return
 		}
 		lastErr = err
 	}
-	t.Fatalf("the supervised containerd does not serve %s after 20s (%v); its log:\n%s", handler, lastErr, readFile(t, filepath.Join(n.dir, "containerd.log")))
-}
-
-// criHandlers returns the runtime handlers containerd's CRI Status lists.
-func criHandlers(socket string) ([]string, error) {
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := runtimeapi.NewRuntimeServiceClient(conn).Status(ctx, &runtimeapi.StatusRequest{})
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, handler := range resp.GetRuntimeHandlers() {
-		names = append(names, handler.GetName())
-	}
-	return names, nil
+	t.Fatalf("the supervised containerd does not serve %s after 20s (%v); its log:\n%s", handler, lastErr, readFile(t, filepath.Join(n.dir, privatecontainerd.LogFile)))
 }
 
 // buildInstaller builds reaper-installer, with stand-ins for the binaries it installs
@@ -270,28 +218,4 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
-}
-
-// privateConfig is a containerd config whose paths all lie in dir, importing dir/conf.d.
-func privateConfig(dir string) string {
-	return fmt.Sprintf(`version = 3
-root = "%[1]s/root"
-state = "%[1]s/state"
-imports = ["%[1]s/conf.d/*.toml"]
-
-[grpc]
-  address = "%[1]s/c.sock"
-
-[ttrpc]
-  address = "%[1]s/c.sock.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "%[1]s/opt"
-
-[plugins."io.containerd.nri.v1.nri"]
-  disable = true
-
-[plugins."io.containerd.cri.v1.runtime".cni]
-  conf_dir = "%[1]s/cni"
-`, dir)
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"reaper.dev/reaper/test/internal/privatecontainerd"
 )
 
 // systemdInner starts systemd as PID 1 of the new PID namespace, on a cgroup2 mount of its
@@ -92,7 +94,7 @@ func startSystemd(t *testing.T, containerd string) *systemdNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(privateConfig(dir)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(privatecontainerd.Config(dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,12 +12,9 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-)
 
-// epoch is the time of every file, history entry and image config, so that the same folders
-// always give the same digests.
-var epoch = time.Unix(0, 0).UTC()
+	"reaper.dev/reaper/hack/tools/internal/imagebuild"
+)
 
 // folderLayer returns a layer holding every entry under dir, with paths relative to dir.
 // Modes, setuid and setgid bits included, come from the files, owners are always root, and
@@ -27,10 +24,7 @@ func folderLayer(dir string) (v1.Layer, error) {
 	if err := writeFolderTar(&buf, dir); err != nil {
 		return nil, fmt.Errorf("archive folder %s: %w", dir, err)
 	}
-	content := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(content)), nil
-	})
+	layer, err := imagebuild.LayerFromTar(buf.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("create layer from folder %s: %w", dir, err)
 	}
@@ -101,7 +95,7 @@ func writeEntry(tw *tar.Writer, path, name string, entry fs.DirEntry, firstNames
 	}
 	header.Uid, header.Gid = 0, 0
 	header.Uname, header.Gname = "", ""
-	header.ModTime = epoch
+	header.ModTime = imagebuild.Epoch
 	header.AccessTime, header.ChangeTime = time.Time{}, time.Time{}
 	header.Format = tar.FormatPAX
 	if firstName != "" {

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"reaper.dev/reaper/hack/tools/internal/imagebuild"
 )
 
 // refNameAnnotation is the OCI layout annotation that names an image. dirimage stores the full
@@ -118,21 +120,15 @@ func run(opts options) error {
 func buildImage(opts options) (v1.Image, error) {
 	env := opts.env
 	if len(env) == 0 {
-		env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+		env = []string{imagebuild.DefaultPathEnv}
 	}
-	config := &v1.ConfigFile{
-		Created:      v1.Time{Time: epoch},
-		OS:           "linux",
-		Architecture: opts.arch,
-		RootFS:       v1.RootFS{Type: "layers"},
-		Config: v1.Config{
-			Entrypoint: opts.entrypoint,
-			Cmd:        opts.cmd,
-			Env:        env,
-			User:       opts.user,
-			WorkingDir: opts.workdir,
-		},
-	}
+	config := imagebuild.ConfigFile(opts.arch, v1.Config{
+		Entrypoint: opts.entrypoint,
+		Cmd:        opts.cmd,
+		Env:        env,
+		User:       opts.user,
+		WorkingDir: opts.workdir,
+	})
 	img, err := mutate.ConfigFile(empty.Image, config)
 	if err != nil {
 		return nil, fmt.Errorf("set image config: %w", err)
@@ -144,11 +140,8 @@ func buildImage(opts options) (v1.Image, error) {
 			return nil, err
 		}
 		img, err = mutate.Append(img, mutate.Addendum{
-			Layer: layer,
-			History: v1.History{
-				Created:   v1.Time{Time: epoch},
-				CreatedBy: "dirimage: add the files of one folder",
-			},
+			Layer:   layer,
+			History: imagebuild.History("dirimage: add the files of one folder"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("append layer of %s: %w", dir, err)

@@ -11,6 +11,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"reaper.dev/reaper/hack/tools/internal/imagebuild"
 )
 
 func writeFile(t *testing.T, path, content string, mode os.FileMode) {
@@ -133,7 +135,7 @@ func TestRunKeepsModesAndLinks(t *testing.T) {
 	if nnp.Mode&0o7777 != 0o4755 {
 		t.Errorf("usr/bin/nnp mode = %o, want 4755", nnp.Mode&0o7777)
 	}
-	if nnp.Uid != 0 || nnp.Gid != 0 || !nnp.ModTime.Equal(epoch) {
+	if nnp.Uid != 0 || nnp.Gid != 0 || !nnp.ModTime.Equal(imagebuild.Epoch) {
 		t.Errorf("usr/bin/nnp owner %d:%d time %v, want 0:0 at the Unix epoch", nnp.Uid, nnp.Gid, nnp.ModTime)
 	}
 	sh, ok := headers["bin/sh"]

@@ -7,23 +7,19 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-)
 
-// epoch is the time of every file, history entry and the image config, so that the same
-// binary always gives the same image digest.
-var epoch = time.Unix(0, 0).UTC()
+	"reaper.dev/reaper/hack/tools/internal/imagebuild"
+)
 
 type options struct {
 	binary    string
@@ -85,7 +81,7 @@ func binaryLayer(binary, imagePath string) (v1.Layer, error) {
 		Name:     path.Clean(imagePath)[1:],
 		Mode:     0o755,
 		Size:     int64(len(content)),
-		ModTime:  epoch,
+		ModTime:  imagebuild.Epoch,
 		Format:   tar.FormatPAX,
 	}
 	if err := tw.WriteHeader(header); err != nil {
@@ -98,10 +94,7 @@ func binaryLayer(binary, imagePath string) (v1.Layer, error) {
 		return nil, fmt.Errorf("close layer: %w", err)
 	}
 
-	layerTar := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	})
+	layer, err := imagebuild.LayerFromTar(buf.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("create layer from %s: %w", binary, err)
 	}
@@ -110,28 +103,19 @@ func binaryLayer(binary, imagePath string) (v1.Layer, error) {
 
 // buildImage sets the platform, entrypoint and user in the config and appends the layer.
 func buildImage(layer v1.Layer, opts options) (v1.Image, error) {
-	config := &v1.ConfigFile{
-		Created:      v1.Time{Time: epoch},
-		OS:           "linux",
-		Architecture: opts.arch,
-		RootFS:       v1.RootFS{Type: "layers"},
-		Config: v1.Config{
-			Entrypoint: []string{opts.imagePath},
-			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			User:       opts.user,
-			WorkingDir: "/",
-		},
-	}
+	config := imagebuild.ConfigFile(opts.arch, v1.Config{
+		Entrypoint: []string{opts.imagePath},
+		Env:        []string{imagebuild.DefaultPathEnv},
+		User:       opts.user,
+		WorkingDir: "/",
+	})
 	img, err := mutate.ConfigFile(empty.Image, config)
 	if err != nil {
 		return nil, fmt.Errorf("set config: %w", err)
 	}
 	return mutate.Append(img, mutate.Addendum{
-		Layer: layer,
-		History: v1.History{
-			Created:   v1.Time{Time: epoch},
-			CreatedBy: "mkimage: add " + opts.imagePath,
-		},
+		Layer:   layer,
+		History: imagebuild.History("mkimage: add " + opts.imagePath),
 	})
 }
 

@@ -5,19 +5,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"reaper.dev/reaper/hack/tools/internal/imagebuild"
 )
 
 const (
@@ -29,10 +28,6 @@ const (
 	// containerdNameAnnotation names the image that `ctr images import` creates.
 	containerdNameAnnotation = "io.containerd.image.name"
 )
-
-// epoch is the time of every file, history entry and the image config, so that the same
-// binaries always give the same image digest.
-var epoch = time.Unix(0, 0).UTC()
 
 type options struct {
 	binDir   string
@@ -112,10 +107,7 @@ func binariesLayer(binDir string, binaries []string) (v1.Layer, error) {
 		return nil, fmt.Errorf("close layer: %w", err)
 	}
 
-	content := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(content)), nil
-	})
+	layer, err := imagebuild.LayerFromTar(buf.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("create layer: %w", err)
 	}
@@ -158,7 +150,7 @@ func writeFile(tw *tar.Writer, name string, mode int64, content []byte) error {
 
 // writeHeader writes header with the fixed time and root ownership of every entry.
 func writeHeader(tw *tar.Writer, header *tar.Header) error {
-	header.ModTime = epoch
+	header.ModTime = imagebuild.Epoch
 	header.Format = tar.FormatPAX
 	if err := tw.WriteHeader(header); err != nil {
 		return fmt.Errorf("write layer header for %s: %w", header.Name, err)
@@ -175,19 +167,13 @@ func buildImage(layer v1.Layer, opts options) (v1.Image, error) {
 	if opts.version != "" {
 		labels["org.opencontainers.image.version"] = opts.version
 	}
-	config := &v1.ConfigFile{
-		Created:      v1.Time{Time: epoch},
-		OS:           "linux",
-		Architecture: opts.arch,
-		RootFS:       v1.RootFS{Type: "layers"},
-		Config: v1.Config{
-			Entrypoint: []string{entrypoint},
-			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			User:       nonroot,
-			WorkingDir: "/",
-			Labels:     labels,
-		},
-	}
+	config := imagebuild.ConfigFile(opts.arch, v1.Config{
+		Entrypoint: []string{entrypoint},
+		Env:        []string{imagebuild.DefaultPathEnv},
+		User:       nonroot,
+		WorkingDir: "/",
+		Labels:     labels,
+	})
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	img, err := mutate.ConfigFile(base, config)
 	if err != nil {
@@ -196,6 +182,6 @@ func buildImage(layer v1.Layer, opts options) (v1.Image, error) {
 	return mutate.Append(img, mutate.Addendum{
 		Layer:     layer,
 		MediaType: types.OCILayer,
-		History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "ociimage: add the binaries to " + binPath},
+		History:   imagebuild.History("ociimage: add the binaries to " + binPath),
 	})
 }
