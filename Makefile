@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins unit e2e compat critest installer-cases agent-test helm chart-sync chart-test image test demo bench bench-controller lint generate verify clean distclean
+.PHONY: build components envtest-bins cluster-bins unit e2e compat critest installer-cases agent-test helm chart-sync chart-test image test demo bench bench-controller lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -24,6 +24,11 @@ components:
 ## KUBEBUILDER_ASSETS
 envtest-bins:
 	hack/envtest-bins.sh
+
+## cluster-bins: build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+## kubectl and etcd of a local cluster into the cache, and print their folders
+cluster-bins:
+	hack/cluster-bins.sh
 
 ## unit: run the tests of every package except the suites under test/, which need real components.
 ## The controller's tests run a real etcd and kube-apiserver, which envtest-bins builds on first use.

@@ -38,7 +38,6 @@ cni_plugins_bin() { echo "$CACHE_DIR/cni-plugins-$CNI_PLUGINS_VERSION/bin"; }
 golangci_lint_bin() { echo "$CACHE_DIR/golangci-lint-$GOLANGCI_LINT_VERSION/bin"; }
 controller_gen_bin() { echo "$CACHE_DIR/controller-gen-$CONTROLLER_GEN_VERSION/bin"; }
 etcd_bin() { echo "$CACHE_DIR/etcd-$ETCD_VERSION/bin"; }
-kube_apiserver_bin() { echo "$CACHE_DIR/kube-apiserver-$KUBERNETES_VERSION/bin"; }
 # envtest_assets_dir prints the folder to set as KUBEBUILDER_ASSETS. It contains links to the
 # etcd and kube-apiserver binaries in the two folders above.
 envtest_assets_dir() { echo "$CACHE_DIR/envtest-$KUBERNETES_VERSION-etcd-$ETCD_VERSION/bin"; }
