@@ -17,12 +17,12 @@ import (
 	reaperv1alpha1 "reaper.dev/reaper/api/v1alpha1"
 )
 
-// Config is what reaper-controller keeps in the cluster. The chart renders it into the
-// ConfigMap that the controller reads with --config; every field has a default, so an
-// empty file is a working config.
+// Config is the configuration of what reaper-controller keeps in the cluster. The chart
+// renders it into the ConfigMap that the controller reads with --config. Every field has
+// a default, so an empty file is a working config.
 type Config struct {
-	// Namespace is where the installer DaemonSet runs. The controller's own namespace,
-	// from --namespace, is the default.
+	// Namespace is the namespace of the installer DaemonSet. The controller's own
+	// namespace, from --namespace, is the default.
 	Namespace string `json:"namespace,omitempty"`
 
 	// NodeSelector selects the Nodes that get Reaper. Empty selects every Linux Node.
@@ -99,8 +99,8 @@ type AgentConfig struct {
 	HostPaths []string `json:"hostPaths,omitempty"`
 	// InstallDir is the host folder of the binaries, /opt/reaper/bin by default.
 	InstallDir string `json:"installDir,omitempty"`
-	// RestartMethod is how the agent makes containerd load a changed config, auto by
-	// default. A ReaperNode's spec.restartMethod overrides it for one node.
+	// RestartMethod is the method by which the agent makes containerd load a changed
+	// config, auto by default. A ReaperNode's spec.restartMethod overrides it for one node.
 	RestartMethod reaperv1alpha1.RestartMethod `json:"restartMethod,omitempty"`
 	// ContainerdConfig is the path of containerd's root config on the hosts; empty lets
 	// the agent find it.

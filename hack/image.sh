@@ -116,7 +116,7 @@ check_import() {
 
   local binary
   for binary in reaper-controller reaper-installer; do
-    # ctr keeps the FIFOs of the container's stdio in /run/containerd/fifo unless told otherwise.
+    # ctr keeps the FIFOs of the container's stdio in /run/containerd/fifo without --fifo-dir.
     output=$(ctr_check run --rm --snapshotter native --runc-binary "$(runc_bin)/runc" --runc-root "$DIR/runc" --fifo-dir "$DIR/fifo" \
       "$name" reaper-image-check "/usr/local/bin/$binary" --help 2>&1) ||
       die "running $binary --help from $name failed: $output"
