@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Usage: hack/cluster-down.sh DIR
 #
-# Tears down what hack/cluster-up.sh DIR started: stops the kubelet, tears down the private
-# containerd with hack/containerd-down.sh, stops the control plane by the PIDs in DIR/pids,
-# unmounts everything in the private mount namespace, ends that namespace, deletes the network
-# namespace (and with it the iptables chains, the CNI bridge and the node address), removes the host
-# paths and cgroups listed in DIR/created, and removes DIR. Each step also works after a failed or
-# partial start, and a missing DIR is not an error, so it is safe to run twice.
+# Tears down what hack/cluster-up.sh DIR started. It stops the kubelet first, then the private
+# containerd with hack/containerd-down.sh, then the control plane by the PIDs in DIR/pids. It
+# unmounts everything in the private mount namespace and stops the process that holds it. Deleting
+# the network namespace also removes its iptables chains, the CNI bridge and the node address.
+# Last it removes the host paths and cgroups listed in DIR/created, and DIR. Each step also works
+# after a failed or partial start, and a missing DIR is not an error, so it is safe to run twice.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -121,7 +121,7 @@ remove_created() {
     case $path in
       /sys/fs/cgroup/*) remove_cgroup "$path" ;;
       /var/lib/cni)
-        # libcni's result cache holds an entry per pod, so the folder is empty unless a pod
+        # libcni's result cache contains an entry per pod, so the folder is empty unless a pod
         # removal failed.
         find "$path" -depth -type d -empty -delete 2>/dev/null || true
         [[ ! -e $path ]] || log "warning: $path is not empty, so it stays"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Usage: hack/cluster-smoke.sh
 #
-# Smoke test of hack/cluster-up.sh and hack/cluster-down.sh: starts a cluster in a new DIR, waits
-# for the Node to be Ready, runs a pod of the local placeholder image with the default runc
-# handler on the CNI bridge network, checks its output with kubectl logs, tears the cluster down
-# and checks that the host is as before: no process or mount refers to DIR, the network namespace
-# is gone, the host paths and cgroups the kubelet creates exist only if they did before, and the
-# sysctls the kubelet sets keep their values. /var/lib/cni, /run/containerd and the k8s.io cgroups
+# Smoke test of hack/cluster-up.sh and hack/cluster-down.sh. It starts a cluster in a new DIR,
+# waits for the Node to be Ready and runs a pod of the local placeholder image with the default
+# runc handler on the CNI bridge network. kubectl logs must print the placeholder's line. After
+# the teardown, no process or mount may refer to DIR and the network namespace must be gone. The
+# host paths and cgroups the kubelet creates must exist only if they did before, and the sysctls
+# the kubelet sets must keep their values. /var/lib/cni, /run/containerd and the k8s.io cgroups
 # are shared with every private containerd on the machine, so a change there only gets a warning.
 #
 # Needs root and everything hack/cluster-up.sh needs.
@@ -96,6 +96,7 @@ EOF
 
 check_clean() {
   local failed=0 leftovers after
+
   leftovers=$(processes_under_dir)
   if [[ -n $leftovers ]]; then
     log "error: processes still refer to $DIR: ${leftovers//$'\n'/; }"
@@ -114,6 +115,7 @@ check_clean() {
     log "error: network namespace $NETNS still exists"
     failed=1
   fi
+
   after=$(host_state)
   if [[ $after != "$HOST_BEFORE" ]]; then
     log "error: the host changed during the run"
@@ -121,6 +123,7 @@ check_clean() {
     log "after: ${after//$'\n'/; }"
     failed=1
   fi
+
   after=$(shared_state)
   if [[ $after != "$SHARED_BEFORE" ]]; then
     log "warning: paths that any private containerd may create changed during the run, possibly by another run on this machine"

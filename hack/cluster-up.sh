@@ -25,7 +25,9 @@
 #
 # Outside DIR the run creates the netns file /run/netns/NAME. The kubelet creates /var/lib/kubelet
 # and /var/log/containers and the kubepods cgroups even with its root dir moved. The CNI plugins
-# may create /var/lib/cni. The file DIR/created lists those that are new.
+# may create /var/lib/cni. With their plugin folders moved under DIR, the kubelet and the
+# controller-manager no longer created /usr/libexec/kubernetes in a v1.37.2 run, but the script
+# still lists it. The file DIR/created lists those of these paths that are new.
 #
 # Needs root, nsenter, unshare, ip, openssl and jq, the binaries of hack/cluster-bins.sh and
 # everything hack/containerd-up.sh needs.
