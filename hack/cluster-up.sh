@@ -8,7 +8,7 @@
 #
 # The network namespace contains the node address NODE_IP (on its lo) and containerd's CNI bridge
 # network on POD_SUBNET, so the kubelet's iptables rules, the bridge and the API server's ports
-# stay in it. The mount namespace holds files bind-mounted over the /proc/sys entries that the
+# stay in it. The mount namespace contains files bind-mounted over the /proc/sys entries that the
 # kubelet would otherwise rewrite machine-wide, and the kubelet's volume mounts.
 #
 # Files in DIR:
