@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins cluster-bins unit e2e compat critest installer-cases agent-test helm chart-sync chart-test image test demo bench bench-controller lint generate verify clean distclean
+.PHONY: build components envtest-bins cluster-bins cluster-up cluster-down cluster-smoke unit e2e compat critest installer-cases agent-test helm chart-sync chart-test image test demo bench bench-controller lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -29,6 +29,25 @@ envtest-bins:
 ## kubectl and etcd of a local cluster into the cache, and print their folders
 cluster-bins:
 	hack/cluster-bins.sh
+
+# CLUSTER_DIR is the folder of the cluster that cluster-up starts and cluster-down removes: an
+# absolute path of at most 34 characters.
+CLUSTER_DIR ?= /tmp/reaper-cluster
+
+## cluster-up: start a single-node Kubernetes cluster (etcd, kube-apiserver, controller-manager,
+## scheduler, kubelet on a private containerd) in a new network namespace, with every file under
+## CLUSTER_DIR (needs root). It prints how to run kubectl against it.
+cluster-up: components build cluster-bins
+	hack/cluster-up.sh $(CLUSTER_DIR)
+
+## cluster-down: stop the cluster of CLUSTER_DIR and remove it with what it created on the host
+cluster-down:
+	hack/cluster-down.sh $(CLUSTER_DIR)
+
+## cluster-smoke: start a cluster, run a runc pod, check kubectl logs, tear down and check that the
+## host is as before (needs root)
+cluster-smoke: components build cluster-bins
+	hack/cluster-smoke.sh
 
 ## unit: run the tests of every package except the suites under test/, which need real components.
 ## The controller's tests run a real etcd and kube-apiserver, which envtest-bins builds on first use.
