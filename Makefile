@@ -82,10 +82,10 @@ installer-cases:
 agent-test:
 	hack/agent-test.sh $(AGENT_TEST_FLAGS)
 
-## test: run verify, unit, installer-cases, agent-test, chart-test, image (with its import check), e2e,
-## compat and critest, and fail if any fails
+## test: run verify, unit, installer-cases, agent-test, chart-test, image (with its import check),
+## cluster-smoke, e2e, compat and critest, and fail if any fails
 test:
-	status=0; for target in verify unit installer-cases agent-test chart-test image e2e compat critest; do \
+	status=0; for target in verify unit installer-cases agent-test chart-test image cluster-smoke e2e compat critest; do \
 		$(MAKE) $$target || { status=1; echo "make $$target failed" >&2; }; \
 	done; exit $$status
 
