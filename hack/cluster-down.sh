@@ -3,8 +3,8 @@
 #
 # Tears down what hack/cluster-up.sh DIR started. It stops the kubelet first, then the private
 # containerd with hack/containerd-down.sh, then the control plane by the PIDs in DIR/pids. It
-# unmounts everything in the private mount namespace and stops the process that holds it. Deleting
-# the network namespace also removes its iptables chains, the CNI bridge and the node address.
+# unmounts everything in the private mount namespace and stops the process that keeps it alive.
+# Deleting the network namespace also removes its iptables chains, the CNI bridge and the node address.
 # Last it removes the host paths and cgroups listed in DIR/created, and DIR. Each step also works
 # after a failed or partial start, and a missing DIR is not an error, so it is safe to run twice.
 set -euo pipefail

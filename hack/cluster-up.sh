@@ -19,7 +19,7 @@
 #   etcd/ kubelet/    etcd data and the kubelet's root dir
 #   pod-logs/         container logs (the kubelet's podLogsDir)
 #   logs/NAME.log     stdout and stderr of each component
-#   pids/NAME.pid     PID of each component and of the process that holds the mount namespace
+#   pids/NAME.pid     PID of each component and of the process that keeps the mount namespace alive
 #   c/                the private containerd (see hack/containerd-up.sh)
 #   created           host paths and cgroups that did not exist before, which cluster-down.sh removes
 #

@@ -15,7 +15,7 @@ import (
 
 // TestHostRootFixtures runs the agent with a host root, as in a pod that mounts the
 // host's / at /host, on node configs from the installer's cases. No containerd runs
-// there, so the restart method is none and the CRI unavailable. The agent must find the
+// there, so the agent restarts nothing and cannot reach the CRI. The agent must find the
 // distribution, report host paths, write below the host root only, and leave every file
 // as it was after the deletion.
 func TestHostRootFixtures(t *testing.T) {
