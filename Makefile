@@ -6,7 +6,7 @@ GO ?= go
 # The race detector needs cgo and a C compiler.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: build components envtest-bins cluster-bins cluster-up cluster-down cluster-smoke unit e2e compat critest installer-cases agent-test helm chart-sync chart-test image test demo bench bench-controller lint generate verify clean distclean
+.PHONY: build components envtest-bins cluster-bins cluster-up cluster-down cluster-smoke e2e-cluster unit e2e compat critest installer-cases agent-test helm chart-sync chart-test image test demo bench bench-controller lint generate verify clean distclean
 
 # VERSION is what the shim reports to containerd (containerd-shim-reaper-v2 -info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -49,6 +49,13 @@ cluster-down:
 cluster-smoke: components build cluster-bins
 	hack/cluster-smoke.sh
 
+## e2e-cluster: start a cluster with CLUSTER_REAPER=none, helm install Reaper from the image of
+## make image, run reaper workloads, helm upgrade to a second build and helm uninstall, tear down,
+## check the host and print "N passed, N failed" (needs root). E2E_CLUSTER_FLAGS passes flags to
+## go test, such as E2E_CLUSTER_FLAGS="-run TestReaper/job". CLUSTER_KEEP=1 keeps the cluster.
+e2e-cluster: components build cluster-bins image
+	VERSION=$(VERSION) hack/e2e-cluster.sh $(E2E_CLUSTER_FLAGS)
+
 ## unit: run the tests of every package except the suites under test/, which need real components.
 ## The controller's tests run a real etcd and kube-apiserver, which envtest-bins builds on first use.
 unit: envtest-bins
@@ -83,15 +90,17 @@ agent-test:
 	hack/agent-test.sh $(AGENT_TEST_FLAGS)
 
 ## test: run verify, unit, installer-cases, agent-test, chart-test, image (with its import check),
-## cluster-smoke, e2e, compat and critest, and fail if any fails
+## cluster-smoke, e2e-cluster, e2e, compat and critest, and fail if any fails
 test:
-	status=0; for target in verify unit installer-cases agent-test chart-test image cluster-smoke e2e compat critest; do \
+	status=0; for target in verify unit installer-cases agent-test chart-test image cluster-smoke e2e-cluster e2e compat critest; do \
 		$(MAKE) $$target || { status=1; echo "make $$target failed" >&2; }; \
 	done; exit $$status
 
-## demo: run a host command as a pod through the reaper runtime handler (needs root)
-demo: components build
-	hack/demo.sh
+## demo: start a local cluster in CLUSTER_DIR, helm install Reaper from the image of make image,
+## run examples/first-pod.yaml, show kubectl get reapernodes, its logs and an exec, and tear
+## down; KEEP=1 keeps the cluster and prints how to use and remove it (needs root)
+demo: components build cluster-bins image
+	VERSION=$(VERSION) CLUSTER_DIR=$(CLUSTER_DIR) hack/demo.sh
 
 ## bench: compare the reaper and runc handlers on a private containerd, write docs/benchmarks.md (needs root)
 ## BENCH_FLAGS passes flags to hack/bench, such as BENCH_FLAGS="-samples 5 -pods 4".

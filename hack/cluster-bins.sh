@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes commands of a local cluster at KUBERNETES_VERSION from the Go module
-# proxy into the cache: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
-# kubectl, with etcd. A command already built at its pinned version is skipped. Each command
-# must report KUBERNETES_VERSION, which the script checks. It prints one cache folder a line,
-# so a caller can put them on PATH.
+# proxy into the cache: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kube-proxy and kubectl, with etcd. A command already built at its pinned version is skipped.
+# Each command must report KUBERNETES_VERSION, which the script checks. It prints one cache
+# folder a line, so a caller can put them on PATH.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kubernetes.sh"
 
-COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 # check_version fails unless the command NAME reports KUBERNETES_VERSION.
 check_version() {

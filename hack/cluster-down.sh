@@ -150,7 +150,7 @@ main() {
   stop kubelet
   stop_containerd
   local name
-  for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  for name in kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd; do
     stop "$name"
   done
   unmount_in_namespace

@@ -12,52 +12,13 @@
 # Needs root and everything hack/cluster-up.sh needs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/cluster-lib.sh"
 
 readonly NODE_NAME=reaper-node
 readonly POD_NAME=smoke
 readonly WAIT_TIMEOUT=90s
 # The only line the placeholder program prints.
 readonly EXPECTED_LOG="reaper placeholder image: Reaper runs host binaries, so this image's files are not used"
-
-# host_state prints what a cluster run leaves on the host outside DIR unless cluster-down.sh
-# removes it.
-host_state() {
-  local path
-  for path in /var/lib/kubelet /var/log/containers /usr/libexec/kubernetes /sys/fs/cgroup/*/kubepods; do
-    [[ -e $path ]] && echo "exists: $path"
-  done
-  echo "vm.overcommit_memory=$(</proc/sys/vm/overcommit_memory)"
-  echo "kernel.panic=$(</proc/sys/kernel/panic)"
-  echo "kernel.panic_on_oops=$(</proc/sys/kernel/panic_on_oops)"
-}
-
-# shared_state prints the host paths that every private containerd on the machine may create, so
-# a change there can come from another run and only gets a warning.
-shared_state() {
-  local path
-  for path in /var/lib/cni /run/containerd /sys/fs/cgroup/*/k8s.io; do
-    [[ -e $path ]] && echo "exists: $path"
-  done
-  return 0
-}
-
-# processes_under_dir prints the PID and command of every process with an argument or working
-# directory under DIR.
-processes_under_dir() {
-  local path pid cwd
-  for path in /proc/[0-9]*; do
-    pid=${path#/proc/}
-    cwd=$(readlink "$path/cwd" 2>/dev/null) || continue
-    if [[ $cwd == "$DIR" || $cwd == "$DIR"/* ]] ||
-      tr '\0' '\n' <"$path/cmdline" 2>/dev/null | grep -q "^$DIR\(/\|$\)"; then
-      echo "$pid $(tr '\0' ' ' <"$path/cmdline" 2>/dev/null)"
-    fi
-  done
-}
-
-mounts_under_dir() {
-  awk -v dir="$DIR" '$5 == dir || index($5, dir "/") == 1 { print $5 }' /proc/self/mountinfo
-}
 
 kubectl_cmd() { "$DIR/kubectl" "$@"; }
 
@@ -94,50 +55,9 @@ EOF
   log "kubectl logs $POD_NAME printed the placeholder's line"
 }
 
-check_clean() {
-  local failed=0 leftovers after
-
-  leftovers=$(processes_under_dir)
-  if [[ -n $leftovers ]]; then
-    log "error: processes still refer to $DIR: ${leftovers//$'\n'/; }"
-    failed=1
-  fi
-  leftovers=$(mounts_under_dir)
-  if [[ -n $leftovers ]]; then
-    log "error: still mounted under $DIR: ${leftovers//$'\n'/ }"
-    failed=1
-  fi
-  if [[ -e $DIR ]]; then
-    log "error: $DIR still exists"
-    failed=1
-  fi
-  if ip netns list | grep -qw "$NETNS"; then
-    log "error: network namespace $NETNS still exists"
-    failed=1
-  fi
-
-  after=$(host_state)
-  if [[ $after != "$HOST_BEFORE" ]]; then
-    log "error: the host changed during the run"
-    log "before: ${HOST_BEFORE//$'\n'/; }"
-    log "after: ${after//$'\n'/; }"
-    failed=1
-  fi
-
-  after=$(shared_state)
-  if [[ $after != "$SHARED_BEFORE" ]]; then
-    log "warning: paths that any private containerd may create changed during the run, possibly by another run on this machine"
-    log "before: ${SHARED_BEFORE//$'\n'/; }"
-    log "after: ${after//$'\n'/; }"
-  fi
-  [[ $failed -eq 0 ]] || die "the host is not clean after hack/cluster-down.sh $DIR"
-  log "host clean: no process, mount or folder of $DIR left, and host paths, netns and sysctls as before"
-}
-
 main() {
   require_root
-  HOST_BEFORE=$(host_state)
-  SHARED_BEFORE=$(shared_state)
+  record_host_state
   DIR=$(mktemp -u /tmp/rcl.XXXX)
   # Tear down on any failure, so a failed run leaves nothing behind either.
   trap '"$REPO_ROOT/hack/cluster-down.sh" "$DIR" || true' EXIT

@@ -2,13 +2,22 @@
 # Usage: hack/cluster-up.sh DIR
 #
 # Starts a throwaway single-node Kubernetes cluster: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and a kubelet on a private containerd (hack/containerd-up.sh DIR/c). Every
-# process runs in a new network namespace and a private mount namespace that the script creates.
-# Stop it and remove DIR with hack/cluster-down.sh DIR.
+# kube-scheduler, kube-proxy and a kubelet on a private containerd (hack/containerd-up.sh DIR/c).
+# Every process runs in a new network namespace and a private mount namespace that the script
+# creates. Stop it and remove DIR with hack/cluster-down.sh DIR.
+#
+# containerd runs under hack/supervise.sh, which starts it again whenever it exits, as systemd
+# would on a real node; DIR/c/containerd.pid holds its PID for the signal restart method of
+# reaper-installer. CLUSTER_REAPER chooses how Reaper gets onto the node:
+#   installer (default)  reaper-installer registers the handlers reaper and reaper-protected
+#                        before containerd starts, so reaper pods run at once
+#   none                 containerd starts without them, for a Helm install of Reaper, whose
+#                        agent then installs into DIR/c (see hack/e2e-cluster.sh)
 #
 # The network namespace contains the node address NODE_IP (on its lo) and containerd's CNI bridge
-# network on POD_SUBNET, so the kubelet's iptables rules, the bridge and the API server's ports
-# stay in it. The mount namespace contains files bind-mounted over the /proc/sys entries that the
+# network on POD_SUBNET, so the iptables rules of the kubelet and kube-proxy, the bridge and the
+# API server's ports stay in it. kube-proxy masquerades all Service traffic, because a reply
+# from a pod to a client on the same bridge would otherwise skip the reverse translation. The mount namespace contains files bind-mounted over the /proc/sys entries that the
 # kubelet would otherwise rewrite machine-wide, and the kubelet's volume mounts.
 #
 # Files in DIR:
@@ -61,7 +70,7 @@ check_inputs() {
     command -v "$tool" >/dev/null || die "$tool is missing; run hack/install-deps.sh"
   done
   mapfile -t BIN_DIRS < <("$REPO_ROOT/hack/cluster-bins.sh")
-  [[ ${#BIN_DIRS[@]} -eq 6 ]] || die "hack/cluster-bins.sh printed ${#BIN_DIRS[@]} folders, expected 6"
+  [[ ${#BIN_DIRS[@]} -eq 7 ]] || die "hack/cluster-bins.sh printed ${#BIN_DIRS[@]} folders, expected 7"
   for dir in "${BIN_DIRS[@]}"; do
     [[ -d $dir ]] || die "$dir is missing; run hack/cluster-bins.sh"
   done
@@ -87,7 +96,7 @@ record_if_new() {
 record_host_paths() {
   local path
   : >"$DIR/created"
-  for path in /var/lib/kubelet /var/log/containers /usr/libexec/kubernetes /var/lib/cni; do
+  for path in /var/lib/kubelet /var/log/containers /usr/libexec/kubernetes /var/lib/cni /run/xtables.lock; do
     record_if_new "$path"
   done
   for path in /sys/fs/cgroup/*/; do
@@ -281,8 +290,8 @@ start_control_plane() {
 
 start_containerd() {
   log "starting the private containerd in $DIR/c"
-  CONTAINERD_CNI_SUBNET=$POD_SUBNET CONTAINERD_CNI_BRIDGE=$POD_BRIDGE \
-    in_namespaces "$REPO_ROOT/hack/containerd-up.sh" "$DIR/c" >>"$DIR/logs/containerd-up.log" 2>&1 ||
+  CONTAINERD_CNI_SUBNET=$POD_SUBNET CONTAINERD_CNI_BRIDGE=$POD_BRIDGE CONTAINERD_SUPERVISE=1 \
+    CONTAINERD_REAPER=$REAPER_MODE in_namespaces "$REPO_ROOT/hack/containerd-up.sh" "$DIR/c" >>"$DIR/logs/containerd-up.log" 2>&1 ||
     fail "hack/containerd-up.sh $DIR/c failed" containerd-up
 }
 
@@ -293,11 +302,42 @@ start_kubelet() {
   wait_for kubelet "$(bin kubectl)" --kubeconfig "$DIR/kubeconfig" get node "$NODE_NAME"
 }
 
+write_kube_proxy_config() {
+  cat >"$DIR/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $DIR/kubeconfig}
+hostnameOverride: $NODE_NAME
+mode: iptables
+clusterCIDR: $POD_SUBNET
+iptables: {masqueradeAll: true}
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+# Zero leaves the conntrack sysctls as they are; nf_conntrack_max is machine-wide.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s, udpTimeout: 0s, udpStreamTimeout: 0s}
+EOF
+}
+
+start_kube_proxy() {
+  start kube-proxy "$(bin kube-proxy)" --config "$DIR/kube-proxy.yaml"
+  wait_for kube-proxy curl -sf http://127.0.0.1:10256/healthz
+}
+
+# reaper_mode prints the CONTAINERD_REAPER value for CLUSTER_REAPER, and fails on another value.
+reaper_mode() {
+  case ${CLUSTER_REAPER:-installer} in
+    installer) echo install ;;
+    none) echo none ;;
+    *) die "CLUSTER_REAPER=$CLUSTER_REAPER is not valid; use installer (register the Reaper handlers at start) or none (for a Helm install)" ;;
+  esac
+}
+
 main() {
   [[ $# -eq 1 ]] || usage
   DIR=${1%/}
   [[ $DIR == /* && ${#DIR} -le $MAX_DIR_LENGTH ]] || usage
   [[ ! -e $DIR ]] || die "$DIR exists; choose a new path, or run hack/cluster-down.sh $DIR first"
+  REAPER_MODE=$(reaper_mode)
   require_root
   check_inputs
 
@@ -310,10 +350,12 @@ main() {
   write_kubeconfig "$DIR/kubelet.kubeconfig" kubelet
   write_kubectl_wrapper
   write_kubelet_config
+  write_kube_proxy_config
 
   start_control_plane
   start_containerd
   start_kubelet
+  start_kube_proxy
   log "ready: node $NODE_NAME registered; kubeconfig $DIR/kubeconfig (server https://127.0.0.1:$API_PORT inside network namespace $NETNS)"
   log "run kubectl as $DIR/kubectl ARGS, or nsenter --net=/run/netns/$NETNS $(bin kubectl) --kubeconfig $DIR/kubeconfig ARGS"
 }

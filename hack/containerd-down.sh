@@ -53,6 +53,34 @@ wait_gone() {
   return 1
 }
 
+# supervisor_pid prints the PID of the hack/supervise.sh loop that restarts the containerd of DIR,
+# or nothing.
+supervisor_pid() {
+  local pid=""
+  [[ -f $DIR/supervisor.pid ]] && pid=$(<"$DIR/supervisor.pid")
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 0
+  if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$DIR/supervisor.stop"; then
+    echo "$pid"
+  fi
+}
+
+# stop_supervisor tells the loop of CONTAINERD_SUPERVISE=1 not to start containerd again, so
+# that stop_containerd stops it for good. The loop exits when containerd does.
+stop_supervisor() {
+  [[ -n $(supervisor_pid) ]] || return 0
+  touch "$DIR/supervisor.stop"
+}
+
+wait_supervisor_gone() {
+  local pid
+  pid=$(supervisor_pid)
+  [[ -n $pid ]] || return 0
+  if ! wait_gone "$STOP_TIMEOUT_SECONDS" "$pid"; then
+    log "hack/supervise.sh (PID $pid) still runs after containerd stopped; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+}
+
 stop_containerd() {
   local pid
   pid=$(containerd_pid)
@@ -71,7 +99,7 @@ stop_containerd() {
 is_dir_shim() {
   local pid=$1 arg cwd
   local -a args
-  mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || return 1
+  mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline" || return 1
   [[ ${#args[@]} -gt 0 && ${args[0]##*/} == containerd-shim-* ]] || return 1
   for arg in "${args[@]}"; do
     [[ $arg == "$DIR" || $arg == "$DIR"/* ]] && return 0
@@ -201,7 +229,9 @@ main() {
   require_root
 
   remove_pods
+  stop_supervisor
   stop_containerd
+  wait_supervisor_gone
   kill_shims
   remove_runc_cgroups
   remove_default_state

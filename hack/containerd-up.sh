@@ -14,6 +14,7 @@
 #   crictl.yaml          crictl config: `crictl --config DIR/crictl.yaml ...`
 #   containerd.log       containerd's stdout and stderr
 #   containerd.pid       containerd's PID, written as soon as it starts
+#   supervisor.pid       with CONTAINERD_SUPERVISE=1, the PID of the loop that restarts containerd
 #   env                  KEY=VALUE lines, listed in write_env; `set -a; . DIR/env; set +a` exports them
 #   cni/net.d/           CNI network configs, such as the bridge network of CONTAINERD_CNI_SUBNET
 #   cni/ipam/            host-local's address leases for that bridge network
@@ -32,6 +33,13 @@
 #                            in a namespace whose sole interface is lo, such as the new one that
 #                            hack/e2e.sh runs the suite in.
 #   CONTAINERD_CNI_BRIDGE    the name of that network's bridge (default reaper0)
+#   CONTAINERD_REAPER        "install" (default) registers the Reaper handlers with
+#                            bin/reaper-installer before the start; "none" leaves containerd
+#                            without them, for a caller that installs Reaper itself, such as the
+#                            agent of a Helm install
+#   CONTAINERD_SUPERVISE     "1" runs containerd under hack/supervise.sh, which starts it again
+#                            whenever it exits, as systemd would; DIR/supervisor.pid holds the
+#                            loop's PID and DIR/containerd.pid the current containerd's
 #
 # Needs root, the components from hack/build-components.sh, the images from hack/images.sh and
 # the binaries from `make build`.
@@ -264,21 +272,51 @@ install_reaper() {
     --lock-file "$DIR/installer.lock" --restart none
 }
 
+# reaper_mode prints CONTAINERD_REAPER, install by default, and fails on another value.
+reaper_mode() {
+  local mode=${CONTAINERD_REAPER:-install}
+  [[ $mode == install || $mode == none ]] ||
+    die "CONTAINERD_REAPER=$mode is not valid; use install (register the Reaper handlers) or none"
+  echo "$mode"
+}
+
 start_containerd() {
   local pid
+  local -a command=("$(containerd_bin)/containerd" --config "$DIR/config.toml" --log-level "${CONTAINERD_LOG_LEVEL:-info}")
+  if [[ ${CONTAINERD_SUPERVISE:-0} == 1 ]]; then
+    start_supervised "${command[@]}"
+    return
+  fi
   # setsid keeps a Ctrl-C in the caller's terminal away from containerd, so a teardown can still
   # remove the pods. Its output goes to a file, because a detached process that keeps the
   # caller's stdout pipe open makes the caller hang.
   # containerd finds a shim by runtime_path only when it starts it. After a restart it
   # reconnects to the containers of a pod by resolving containerd-shim-reaper-v2 on PATH,
   # where the installer linked it (DIR/path stands for /usr/local/bin).
-  PATH="$DIR/path:$(containerd_bin):$(runc_bin):$PATH" setsid "$(containerd_bin)/containerd" \
-    --config "$DIR/config.toml" --log-level "${CONTAINERD_LOG_LEVEL:-info}" \
+  PATH="$DIR/path:$(containerd_bin):$(runc_bin):$PATH" setsid "${command[@]}" \
     </dev/null >>"$DIR/containerd.log" 2>&1 &
   pid=$!
   echo "$pid" >"$DIR/containerd.pid"
   wait_ready "$pid"
   CONTAINERD_PID=$pid
+}
+
+# start_supervised COMMAND...: starts containerd under hack/supervise.sh and waits until the first
+# containerd serves its socket.
+start_supervised() {
+  local attempt
+  rm -f "$DIR/containerd.pid" "$DIR/supervisor.stop"
+  PATH="$DIR/path:$(containerd_bin):$(runc_bin):$PATH" setsid "$REPO_ROOT/hack/supervise.sh" \
+    "$DIR/containerd.pid" "$DIR/supervisor.stop" "$@" </dev/null >>"$DIR/containerd.log" 2>&1 &
+  echo "$!" >"$DIR/supervisor.pid"
+  for ((attempt = 0; attempt < 50; attempt++)); do
+    [[ -s $DIR/containerd.pid ]] && break
+    sleep 0.1
+  done
+  [[ -s $DIR/containerd.pid ]] || fail_start "hack/supervise.sh (PID $(<"$DIR/supervisor.pid")) did not start containerd"
+  wait_ready "$(<"$DIR/containerd.pid")"
+  CONTAINERD_PID=$(<"$DIR/containerd.pid")
+  log "hack/supervise.sh (PID $(<"$DIR/supervisor.pid")) restarts containerd whenever it exits"
 }
 
 wait_ready() {
@@ -329,7 +367,7 @@ check_status() {
     die "reaper-installer status does not report an install that containerd serves: $status"
 }
 
-# check_handlers fails unless CRI lists the runc, reaper and reaper-protected runtime handlers.
+# check_handlers HANDLER...: fails unless CRI lists each runtime handler.
 check_handlers() {
   local handlers handler
   # containerd 2.x lists runtimeHandlers (the default one without a name); containerd 1.7 lists
@@ -337,7 +375,7 @@ check_handlers() {
   handlers=$(crictl_cmd info -o json | jq -r '
     [(.runtimeHandlers // [])[].name // empty] + ((.config.containerd.runtimes // {}) | keys) | .[]') ||
     die "crictl info failed; see $DIR/containerd.log"
-  for handler in runc reaper reaper-protected; do
+  for handler in "$@"; do
     grep -qxF "$handler" <<<"$handlers" || die "CRI does not list the runtime handler $handler (it lists: ${handlers//$'\n'/ }); check $DIR/conf.d and $DIR/containerd.log"
   done
 }
@@ -379,6 +417,7 @@ main() {
   [[ $# -eq 1 ]] || usage
   DIR=${1%/}
   check_dir
+  REAPER_MODE=$(reaper_mode)
   require_root
   check_inputs
   mkdir -p "$DIR"
@@ -398,13 +437,17 @@ main() {
   else
     check_cni_network
     write_config
-    install_reaper
+    [[ $REAPER_MODE == none ]] || install_reaper
     start_containerd
   fi
 
   import_images
-  check_handlers
-  check_status
+  if [[ $REAPER_MODE == install ]]; then
+    check_handlers runc reaper reaper-protected
+    check_status
+  else
+    check_handlers runc
+  fi
   write_env
   log "ready: run $(crictl_bin)/crictl --config $DIR/crictl.yaml, or load the settings with 'set -a; . $DIR/env; set +a' and run \$CRICTL"
 }

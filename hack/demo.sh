@@ -1,78 +1,130 @@
 #!/usr/bin/env bash
-# Runs one host command as a CRI pod through the reaper runtime handler on a private containerd:
-# a hostNetwork pod whose container runs the host's /bin/sh and prints the host name, the kernel
-# release and its PID. Prints the container's CRI log, then tears everything down, also after a
-# failure or Ctrl-C. Needs root, `make components` and `make build`.
+# Usage: hack/demo.sh
+#
+# Shows Reaper on a throwaway local cluster: starts the single-node cluster of
+# hack/cluster-up.sh in CLUSTER_DIR without Reaper, imports the image of `make image`, installs
+# the chart with helm, waits for the node's ReaperNode to be Ready, and runs
+# examples/first-pod.yaml. It prints kubectl get reapernodes, the pod's logs and an exec in it,
+# then tears the cluster down, also after a failure or Ctrl-C. With KEEP=1 the cluster stays and
+# the script prints how to use and remove it.
+#
+# Environment: CLUSTER_DIR (default /tmp/reaper-cluster, at most 34 characters), VERSION (the
+# image tag, as the Makefile's), KEEP=1. Needs root and what hack/cluster-up.sh needs, plus
+# `make image`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/cluster-lib.sh"
 
-readonly HANDLER=reaper
-readonly EXIT_TIMEOUT_SECONDS=30
+readonly RELEASE_NAMESPACE=reaper-system
+readonly NODE_NAME=reaper-node
+readonly EXAMPLE=$REPO_ROOT/examples/first-pod.yaml
+readonly WAIT_TIMEOUT_SECONDS=180
 
-crictl_cmd() { "$(crictl_bin)/crictl" --config "$DIR/crictl.yaml" "$@"; }
+VERSION=${VERSION:-$(git -C "$REPO_ROOT" describe --tags --always --dirty 2>/dev/null || echo dev)}
+DIR=${CLUSTER_DIR:-/tmp/reaper-cluster}
+
+kubectl_cmd() { "$DIR/kubectl" "$@"; }
+
+# show prints a command as a user would type it, with kubectl and helm for their wrappers, then
+# runs it.
+show() {
+  local display="$*"
+  display=${display//kubectl_cmd/kubectl}
+  display=${display//$DIR\/helm/helm}
+  display=${display//$REPO_ROOT\//}
+  printf '\n$ %s\n' "$display" >&2
+  "$@"
+}
 
 cleanup() {
   local status=$?
-  # A second Ctrl-C must not interrupt the teardown. Every wait in containerd-down.sh has a
-  # timeout, so ignoring the signal cannot hang the demo.
   trap '' INT TERM
-  if [[ $status -ne 0 && -f $DIR/containerd.log ]]; then
-    log "demo failed; last lines of $DIR/containerd.log:"
-    tail -n 20 "$DIR/containerd.log" >&2 || true
+  if [[ ${KEEP:-0} == 1 ]]; then
+    print_usage
+  else
+    "$REPO_ROOT/hack/cluster-down.sh" "$DIR" || log "teardown of $DIR failed; run hack/cluster-down.sh $DIR"
   fi
-  "$REPO_ROOT/hack/containerd-down.sh" "$DIR" || log "teardown of $DIR failed; run hack/containerd-down.sh $DIR"
   exit "$status"
 }
 
-write_configs() {
-  # network 2 is the CRI namespace mode NODE, which the kubelet sets for hostNetwork: true.
-  jq -n --arg logs "$DIR/logs/demo" '{
-    metadata: {name: "reaper-demo", namespace: "default", uid: "reaper-demo-uid", attempt: 0},
-    log_directory: $logs,
-    linux: {security_context: {namespace_options: {network: 2}}}
-  }' >"$DIR/pod.json"
+print_usage() {
+  cat >&2 <<USAGE
 
-  jq -n --arg image "$PLACEHOLDER_IMAGE" '{
-    metadata: {name: "host-shell"},
-    image: {image: $image},
-    command: ["/bin/sh", "-c", "echo hostname=$(hostname) kernel=$(uname -r) pid=$$"],
-    log_path: "host-shell.log"
-  }' >"$DIR/container.json"
+The cluster keeps running (KEEP=1). Its API server listens in the network namespace
+$(<"$DIR/netns"), so use the wrappers that enter it:
+  $DIR/kubectl get reapernodes
+  $DIR/kubectl -n reaper-demo exec -it hello-host -- /bin/sh
+  $DIR/helm -n $RELEASE_NAMESPACE status reaper
+Remove the cluster and everything it created on this machine with:
+  make cluster-down CLUSTER_DIR=$DIR
+USAGE
 }
 
-# wait_exited ID: waits until the container has exited and prints its exit code.
-wait_exited() {
-  local id=$1 attempt state
-  for ((attempt = 0; attempt < EXIT_TIMEOUT_SECONDS * 5; attempt++)); do
-    state=$(crictl_cmd inspect -o go-template --template '{{.status.state}}' "$id")
-    if [[ $state == CONTAINER_EXITED ]]; then
-      crictl_cmd inspect -o go-template --template '{{.status.exitCode}}' "$id"
-      return
-    fi
-    sleep 0.2
+# write_helm_wrapper writes DIR/helm, which runs the cached helm with the cluster's kubeconfig in
+# its network namespace, as DIR/kubectl does for kubectl.
+write_helm_wrapper() {
+  local helm
+  helm=$("$REPO_ROOT/hack/helm.sh")
+  cat >"$DIR/helm" <<WRAPPER
+#!/bin/sh
+# Runs helm against the cluster of $DIR inside its network namespace.
+exec nsenter --net=/run/netns/$(<"$DIR/netns") -- $helm --kubeconfig $DIR/kubeconfig "\$@"
+WRAPPER
+  chmod +x "$DIR/helm"
+}
+
+install_reaper() {
+  import_image "$DIR" "$(reaper_bin)/images/reaper-$VERSION.tar"
+  write_reaper_values "$DIR" "$VERSION" "$DIR/reaper-values.yaml"
+  write_helm_wrapper
+  # The agent pods use hostPID and hostPath volumes: the privileged Pod Security level.
+  show kubectl_cmd create namespace "$RELEASE_NAMESPACE"
+  show kubectl_cmd label namespace "$RELEASE_NAMESPACE" pod-security.kubernetes.io/enforce=privileged
+  show "$DIR/helm" install reaper "$REPO_ROOT/charts/reaper" --namespace "$RELEASE_NAMESPACE" \
+    --values "$DIR/reaper-values.yaml" --wait --timeout 3m
+  wait_reaper_node_ready
+  show kubectl_cmd get reapernodes
+  show kubectl_cmd get node "$NODE_NAME" --label-columns reaper.dev/ready
+}
+
+wait_reaper_node_ready() {
+  local attempt phase=""
+  log "waiting for the agent to install Reaper on $NODE_NAME"
+  for ((attempt = 0; attempt < WAIT_TIMEOUT_SECONDS; attempt++)); do
+    phase=$(kubectl_cmd get reapernode "$NODE_NAME" -o jsonpath='{.status.phase}' 2>/dev/null || true)
+    [[ $phase == Ready ]] && return
+    sleep 1
   done
-  die "container $id is still $state after ${EXIT_TIMEOUT_SECONDS}s"
+  kubectl_cmd get reapernode "$NODE_NAME" -o yaml >&2 || true
+  kubectl_cmd -n "$RELEASE_NAMESPACE" logs daemonset/reaper-agent --tail 30 >&2 || true
+  die "ReaperNode $NODE_NAME is in phase '$phase', not Ready, after ${WAIT_TIMEOUT_SECONDS}s"
+}
+
+# run_example applies examples/first-pod.yaml with the cluster's pause image, which is imported,
+# in place of registry.k8s.io/pause, which this machine cannot pull.
+run_example() {
+  printf '\n$ kubectl apply -f examples/first-pod.yaml\n' >&2
+  sed "s|image: registry.k8s.io/pause:3.10|image: $PAUSE_IMAGE|" "$EXAMPLE" | kubectl_cmd apply -f -
+  kubectl_cmd -n reaper-demo wait --for=condition=Ready pod/hello-host --timeout "${WAIT_TIMEOUT_SECONDS}s" >/dev/null ||
+    die "pod hello-host did not become Ready; see $DIR/kubectl -n reaper-demo describe pod hello-host"
+  show kubectl_cmd -n reaper-demo get pod hello-host -o wide
+  show kubectl_cmd -n reaper-demo logs hello-host
+  show kubectl_cmd -n reaper-demo exec hello-host -- uptime
 }
 
 main() {
   require_root
-  DIR=$(mktemp -d /tmp/rpr.XXXX)
+  [[ ! -e $DIR ]] || die "$DIR exists; remove that cluster with make cluster-down CLUSTER_DIR=$DIR, or set CLUSTER_DIR"
+  [[ -f $(reaper_bin)/images/reaper-$VERSION.tar ]] ||
+    die "$(reaper_bin)/images/reaper-$VERSION.tar is missing; run make image"
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
 
-  "$REPO_ROOT/hack/containerd-up.sh" "$DIR"
-  write_configs
-
-  local pod container exit_code
-  pod=$(crictl_cmd runp --runtime "$HANDLER" "$DIR/pod.json")
-  log "pod $pod runs with runtime handler $HANDLER"
-  container=$(crictl_cmd create "$pod" "$DIR/container.json" "$DIR/pod.json")
-  crictl_cmd start "$container" >/dev/null
-  exit_code=$(wait_exited "$container")
-  log "container $container exited with code $exit_code; its CRI log $DIR/logs/demo/host-shell.log:"
-  cat "$DIR/logs/demo/host-shell.log"
-  [[ $exit_code -eq 0 ]] || die "the container's command failed"
+  CLUSTER_REAPER=none "$REPO_ROOT/hack/cluster-up.sh" "$DIR"
+  install_reaper
+  run_example
+  log "demo done: helm installed Reaper and the pod hello-host ran the node's /bin/sh and uptime"
 }
 
 main "$@"

@@ -13,7 +13,8 @@
 # root and the containerd and runc of hack/build-components.sh.
 #
 # Environment: VERSION (default: git describe, as the Makefile's), IMAGE_NAME (default
-# reaper:$VERSION).
+# reaper:$VERSION), IMAGE_BIN_DIR (the folder of the binaries, default bin/; the binaries must
+# have been built with the same VERSION).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -31,7 +32,7 @@ build_image() {
   # shellcheck disable=SC2064 # expand work now
   trap "rm -rf '$work'" RETURN
   (cd "$REPO_ROOT" && CGO_ENABLED=0 go build -trimpath -o "$work/ociimage" ./hack/tools/ociimage)
-  "$work/ociimage" -bin-dir "$(reaper_bin)" -name "$IMAGE_NAME" -version "$VERSION" -output "$(image_tar)"
+  "$work/ociimage" -bin-dir "${IMAGE_BIN_DIR:-$(reaper_bin)}" -name "$IMAGE_NAME" -version "$VERSION" -output "$(image_tar)"
   log "wrote $IMAGE_NAME to $(image_tar)"
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local images as docker-archive tarballs for `ctr images import`: the CRI sandbox
-# (pause) image and the placeholder image that Reaper containers name. The tarballs are rebuilt
-# only when the sources of hack/tools, go.mod, go.sum or the Go version change.
+# (pause) image, the placeholder image that Reaper containers name, and the httpget image, whose
+# pods fetch a URL in the cluster tests. The tarballs are rebuilt only when the sources of
+# hack/tools, go.mod, go.sum or the Go version change.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -26,7 +27,7 @@ main() {
   stamp=$out/sources.sha256
   digest=$(sources_digest)
 
-  if [[ -f $(pause_image_tar) && -f $(placeholder_image_tar) && -f $stamp && $(<"$stamp") == "$digest" ]]; then
+  if [[ -f $(pause_image_tar) && -f $(placeholder_image_tar) && -f $(httpget_image_tar) && -f $stamp && $(<"$stamp") == "$digest" ]]; then
     log "images up to date in $out"
     return
   fi
@@ -37,6 +38,7 @@ main() {
   mkdir -p "$work"
   build_static "$work/pause" ./hack/tools/pause
   build_static "$work/placeholder" ./hack/tools/placeholder
+  build_static "$work/httpget" ./hack/tools/httpget
   build_static "$work/mkimage" ./hack/tools/mkimage
 
   # The pause process needs no privileges, so it runs as UID and GID 65535, which own no files.
@@ -44,10 +46,12 @@ main() {
     -name "$PAUSE_IMAGE" -output "$(pause_image_tar)"
   "$work/mkimage" -binary "$work/placeholder" -path /placeholder \
     -name "$PLACEHOLDER_IMAGE" -output "$(placeholder_image_tar)"
+  "$work/mkimage" -binary "$work/httpget" -path /httpget -user 65534:65534 \
+    -name "$HTTPGET_IMAGE" -output "$(httpget_image_tar)"
 
   echo "$digest" >"$stamp"
   rm -rf "$work"
-  log "wrote $(pause_image_tar) and $(placeholder_image_tar)"
+  log "wrote $(pause_image_tar), $(placeholder_image_tar) and $(httpget_image_tar)"
 }
 
 main "$@"

@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-packages=(libseccomp-dev pkg-config iptables iproute2 util-linux procps jq python3 systemd openssl)
+packages=(libseccomp-dev pkg-config iptables iproute2 util-linux procps jq python3 systemd openssl curl)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -52,7 +52,10 @@ PAUSE_IMAGE=localhost/reaper/pause:3.10
 # shellcheck disable=SC2034
 PLACEHOLDER_IMAGE=localhost/reaper/placeholder:1
 pause_image_tar() { echo "$(images_dir)/pause.tar"; }
+# shellcheck disable=SC2034
+HTTPGET_IMAGE=localhost/reaper/httpget:1
 placeholder_image_tar() { echo "$(images_dir)/placeholder.tar"; }
+httpget_image_tar() { echo "$(images_dir)/httpget.tar"; }
 reaper_bin() { echo "$REPO_ROOT/bin"; }
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

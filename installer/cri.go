@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -146,4 +147,36 @@ func criCgroupDriver(ctx context.Context, client runtimeapi.RuntimeServiceClient
 	default:
 		return CgroupDriverCgroupfs, nil
 	}
+}
+
+// PodSandbox is a pod sandbox that containerd's CRI lists.
+type PodSandbox struct {
+	Namespace string
+	Name      string
+	Handler   string
+}
+
+// String returns the pod as NAMESPACE/NAME.
+func (p PodSandbox) String() string { return p.Namespace + "/" + p.Name }
+
+// ReadySandboxes returns the ready pod sandboxes of the containerd at socket, a path in the
+// installer's view, whose runtime handler is one of handlers, sorted by namespace and name.
+func ReadySandboxes(ctx context.Context, socket string, handlers []string) ([]PodSandbox, error) {
+	var pods []PodSandbox
+	err := withCRI(ctx, socket, func(ctx context.Context, client runtimeapi.RuntimeServiceClient) error {
+		resp, err := client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
+			State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
+		}})
+		if err != nil {
+			return fmt.Errorf("CRI ListPodSandbox of containerd at %s: %w", socket, err)
+		}
+		for _, sandbox := range resp.GetItems() {
+			if slices.Contains(handlers, sandbox.GetRuntimeHandler()) {
+				pods = append(pods, PodSandbox{Namespace: sandbox.GetMetadata().GetNamespace(), Name: sandbox.GetMetadata().GetName(), Handler: sandbox.GetRuntimeHandler()})
+			}
+		}
+		return nil
+	})
+	sort.Slice(pods, func(i, j int) bool { return pods[i].String() < pods[j].String() })
+	return pods, err
 }

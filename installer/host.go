@@ -246,6 +246,12 @@ func (h *Host) Restart() (*Restart, error) {
 	return r, nil
 }
 
+// ReadySandboxes returns the pods of the runtime handlers that run on the host, from
+// containerd's CRI.
+func (h *Host) ReadySandboxes(ctx context.Context, handlers []string) ([]PodSandbox, error) {
+	return ReadySandboxes(ctx, h.onHost(h.Config.ContainerdSocket), handlers)
+}
+
 // Plan is the change that an install or an uninstall makes on the host.
 type Plan interface {
 	// Describe prints the change for a dry run.

@@ -34,6 +34,10 @@ const (
 	// ReasonUninstalling means that the ReaperNode is being deleted and the agent is
 	// reverting the step.
 	ReasonUninstalling = "Uninstalling"
+	// ReasonPodsRunning means that the ReaperNode is being deleted, but pods of Reaper's
+	// runtime handlers still run on the node, so the agent waits for them to end before it
+	// reverts the node.
+	ReasonPodsRunning = "PodsRunning"
 
 	// ReasonInstallFailed means that a binary could not be written to the install
 	// directory.

@@ -31,14 +31,14 @@ func installingStatus(node *reaperv1alpha1.ReaperNode) reaperv1alpha1.ReaperNode
 }
 
 // uninstallingStatus returns the node's status with phase Uninstalling and each agent
-// condition False with reason Uninstalling and the message.
-func uninstallingStatus(node *reaperv1alpha1.ReaperNode, message string) reaperv1alpha1.ReaperNodeStatus {
+// condition False with the reason and the message.
+func uninstallingStatus(node *reaperv1alpha1.ReaperNode, reason, message string) reaperv1alpha1.ReaperNodeStatus {
 	status := agentStatus(node.Status)
 	status.Phase = reaperv1alpha1.PhaseUninstalling
 	status.Conditions = nil
 	for _, conditionType := range agentConditions {
 		status.Conditions = append(status.Conditions, metav1.Condition{Type: conditionType, Status: metav1.ConditionFalse,
-			Reason: reaperv1alpha1.ReasonUninstalling, Message: message})
+			Reason: reason, Message: message})
 	}
 	return status
 }

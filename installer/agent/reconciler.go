@@ -26,6 +26,9 @@ const (
 	// EventUninstallWaitTimedOut means that the controller did not set Ready to False
 	// within Options.UninstallWait, and the agent reverts the node anyway.
 	EventUninstallWaitTimedOut = "UninstallWaitTimedOut"
+	// EventUninstallWaitingForPods means that pods of Reaper's handlers still run on the
+	// node, so the agent waits for them to end before it reverts the node.
+	EventUninstallWaitingForPods = "UninstallWaitingForPods"
 )
 
 // Reconciler installs Reaper on its node, keeps it there and reverts it when its

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,10 +19,19 @@ import (
 // uninstallingMessage is the message of the agent's conditions while it reverts the node.
 const uninstallingMessage = "the ReaperNode is being deleted, so the agent reverts the node"
 
+const (
+	// podsRecheckInterval is how often the agent checks again whether the pods that hold up
+	// an uninstall have ended.
+	podsRecheckInterval = 5 * time.Second
+	// maxNamedPods is how many of those pods the status message names.
+	maxNamedPods = 5
+)
+
 // reconcileDelete reverts the node of a ReaperNode being deleted and then removes the
 // agent's finalizer. It sets the phase Uninstalling first and waits, at most
 // Options.UninstallWait after the deletion started, until the controller has set the
 // condition Ready to False, so no pod is scheduled onto a node that loses the handler.
+// Then it waits, without a limit, until no pod of Reaper's handlers runs on the node.
 func (r *Reconciler) reconcileDelete(ctx context.Context, node *reaperv1alpha1.ReaperNode) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(node, reaperv1alpha1.AgentFinalizer) {
 		return ctrl.Result{}, nil
@@ -29,17 +40,20 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, node *reaperv1alpha1.R
 		return r.reconcilePaused(ctx, node)
 	}
 	if node.Status.Phase != reaperv1alpha1.PhaseUninstalling {
-		if err := r.applyStatus(ctx, node, uninstallingStatus(node, uninstallingMessage)); err != nil {
+		if err := r.applyStatus(ctx, node, uninstallingStatus(node, reaperv1alpha1.ReasonUninstalling, uninstallingMessage)); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	if wait := r.readyWait(ctx, node); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
+	if pods := r.runningPods(ctx, node); len(pods) > 0 {
+		return r.waitForPods(ctx, node, pods)
+	}
 
 	if err := r.uninstall(ctx, node); err != nil {
 		r.event(node, corev1.EventTypeWarning, EventUninstallFailed, "Uninstall", "Reverting node %s failed, and the agent retries: %s", node.Name, truncate(err.Error()))
-		status := uninstallingStatus(node, "reverting the node failed, and the agent retries: "+err.Error())
+		status := uninstallingStatus(node, reaperv1alpha1.ReasonUninstalling, "reverting the node failed, and the agent retries: "+err.Error())
 		if writeErr := r.applyStatus(ctx, node, status); writeErr != nil {
 			ctrl.LoggerFrom(ctx).Error(writeErr, "Reporting the failed uninstall failed")
 		}
@@ -67,6 +81,50 @@ func (r *Reconciler) readyWait(ctx context.Context, node *reaperv1alpha1.ReaperN
 	r.event(node, corev1.EventTypeWarning, EventUninstallWaitTimedOut, "Uninstall",
 		"The controller did not set Ready to False within %s, so the agent reverts node %s while pods may still be scheduled onto it", r.Options.UninstallWait, node.Name)
 	return 0
+}
+
+// runningPods returns the pods of Reaper's handlers that run on the node. Reverting the node
+// under them would leave their processes running with no containerd handler to serve them:
+// exec, logs and stop would fail, while the kubelet still shows them running. A node whose
+// containerd does not answer does not hold up the uninstall.
+func (r *Reconciler) runningPods(ctx context.Context, node *reaperv1alpha1.ReaperNode) []installer.PodSandbox {
+	run, err := r.newRun(node)
+	if err != nil {
+		return nil
+	}
+	pods, err := run.host.ReadySandboxes(ctx, run.handlers())
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Info("Cannot list the node's pods through CRI; reverting the node without waiting for Reaper's pods", "error", err.Error())
+		return nil
+	}
+	return pods
+}
+
+// waitForPods reports the pods that hold up the uninstall in the status and an Event, and
+// checks again after podsRecheckInterval.
+func (r *Reconciler) waitForPods(ctx context.Context, node *reaperv1alpha1.ReaperNode, pods []installer.PodSandbox) (ctrl.Result, error) {
+	message := podsRunningMessage(pods)
+	if current := meta.FindStatusCondition(node.Status.Conditions, reaperv1alpha1.ConditionBinariesInstalled); current == nil || current.Message != message {
+		r.event(node, corev1.EventTypeWarning, EventUninstallWaitingForPods, "Uninstall", "%s", message)
+	}
+	ctrl.LoggerFrom(ctx).Info("Waiting for Reaper's pods to end before reverting the node", "pods", len(pods))
+	if err := r.applyStatus(ctx, node, uninstallingStatus(node, reaperv1alpha1.ReasonPodsRunning, message)); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: podsRecheckInterval}, nil
+}
+
+// podsRunningMessage names at most maxNamedPods of the pods and says what to do.
+func podsRunningMessage(pods []installer.PodSandbox) string {
+	names := make([]string, 0, maxNamedPods)
+	for _, pod := range pods[:min(len(pods), maxNamedPods)] {
+		names = append(names, pod.String())
+	}
+	list := strings.Join(names, ", ")
+	if len(pods) > maxNamedPods {
+		list += fmt.Sprintf(" and %d more", len(pods)-maxNamedPods)
+	}
+	return fmt.Sprintf("%d pods of Reaper's runtime handlers still run on the node (%s); the agent reverts the node when they are gone: delete them, or wait for them to end", len(pods), list)
 }
 
 // uninstall reverts what the installs recorded, restarts containerd and removes the
