@@ -35,8 +35,9 @@ cluster-bins:
 CLUSTER_DIR ?= /tmp/reaper-cluster
 
 ## cluster-up: start a single-node Kubernetes cluster (etcd, kube-apiserver, controller-manager,
-## scheduler, kubelet on a private containerd) in a new network namespace, with every file under
-## CLUSTER_DIR (needs root). It prints how to run kubectl against it.
+## scheduler, kube-proxy, kubelet on a private containerd) in a new network namespace, with every
+## file under CLUSTER_DIR (needs root). It prints how to run kubectl against it.
+## CLUSTER_REAPER=none starts containerd without the Reaper handlers, for a Helm install.
 cluster-up: components build cluster-bins
 	hack/cluster-up.sh $(CLUSTER_DIR)
 

@@ -68,6 +68,7 @@ main() {
   log "node $NODE_NAME is Ready"
   run_pod
 
+  # shellcheck disable=SC2034 # check_clean of cluster-lib.sh reads it
   NETNS=$(<"$DIR/netns")
   trap - EXIT
   "$REPO_ROOT/hack/cluster-down.sh" "$DIR"

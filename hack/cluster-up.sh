@@ -7,8 +7,8 @@
 # creates. Stop it and remove DIR with hack/cluster-down.sh DIR.
 #
 # containerd runs under hack/supervise.sh, which starts it again whenever it exits, as systemd
-# would on a real node; DIR/c/containerd.pid holds its PID for the signal restart method of
-# reaper-installer. CLUSTER_REAPER chooses how Reaper gets onto the node:
+# would on a real node. DIR/c/containerd.pid contains its PID, for the signal restart method
+# of reaper-installer. CLUSTER_REAPER chooses how Reaper gets onto the node:
 #   installer (default)  reaper-installer registers the handlers reaper and reaper-protected
 #                        before containerd starts, so reaper pods run at once
 #   none                 containerd starts without them, for a Helm install of Reaper, whose

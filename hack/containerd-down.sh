@@ -64,8 +64,8 @@ supervisor_pid() {
   fi
 }
 
-# stop_supervisor tells the loop of CONTAINERD_SUPERVISE=1 not to start containerd again, so
-# that stop_containerd stops it for good. The loop exits when containerd does.
+# stop_supervisor creates the stop file of the CONTAINERD_SUPERVISE=1 loop, so the loop does not
+# start containerd again after stop_containerd. The loop exits when containerd does.
 stop_supervisor() {
   [[ -n $(supervisor_pid) ]] || return 0
   touch "$DIR/supervisor.stop"

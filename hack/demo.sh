@@ -101,7 +101,7 @@ wait_reaper_node_ready() {
 }
 
 # run_example applies examples/first-pod.yaml with the cluster's pause image, which is imported,
-# in place of registry.k8s.io/pause, which this machine cannot pull.
+# in place of registry.k8s.io/pause, which a machine without registry access cannot pull.
 run_example() {
   printf '\n$ kubectl apply -f examples/first-pod.yaml\n' >&2
   sed "s|image: registry.k8s.io/pause:3.10|image: $PAUSE_IMAGE|" "$EXAMPLE" | kubectl_cmd apply -f -

@@ -4,7 +4,7 @@
 # Runs the suite of test/cluster: Reaper installed by Helm on a real single-node cluster of
 # hack/cluster-up.sh, from `helm install` through workloads, `helm upgrade` and `helm uninstall`.
 #
-# The cluster starts with CLUSTER_REAPER=none, so containerd knows no Reaper handler until the
+# The cluster starts with CLUSTER_REAPER=none, so containerd serves no Reaper handler until the
 # chart's agent registers it. The script imports three images into the cluster's containerd:
 # reaper:VERSION from `make image`, reaper:NEXT built here from the same sources with another
 # version, for the upgrade, and the httpget image of hack/images.sh. The suite runs in the

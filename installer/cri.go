@@ -159,6 +159,20 @@ type PodSandbox struct {
 // String returns the pod as NAMESPACE/NAME.
 func (p PodSandbox) String() string { return p.Namespace + "/" + p.Name }
 
+// DescribePods lists at most limit of pods as NAMESPACE/NAME, separated by commas, followed by
+// the count of the others.
+func DescribePods(pods []PodSandbox, limit int) string {
+	names := make([]string, 0, limit)
+	for _, pod := range pods[:min(len(pods), limit)] {
+		names = append(names, pod.String())
+	}
+	list := strings.Join(names, ", ")
+	if len(pods) > limit {
+		list += fmt.Sprintf(" and %d more", len(pods)-limit)
+	}
+	return list
+}
+
 // ReadySandboxes returns the ready pod sandboxes of the containerd at socket, a path in the
 // installer's view, whose runtime handler is one of handlers, sorted by namespace and name.
 func ReadySandboxes(ctx context.Context, socket string, handlers []string) ([]PodSandbox, error) {

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,9 +83,9 @@ func (r *Reconciler) readyWait(ctx context.Context, node *reaperv1alpha1.ReaperN
 }
 
 // runningPods returns the pods of Reaper's handlers that run on the node. Reverting the node
-// under them would leave their processes running with no containerd handler to serve them:
-// exec, logs and stop would fail, while the kubelet still shows them running. A node whose
-// containerd does not answer does not hold up the uninstall.
+// under them would leave their processes running while the restarted containerd, without the
+// handler, no longer finds their containers, so kubectl exec into them fails. A node whose
+// containerd is unreachable does not hold up the uninstall.
 func (r *Reconciler) runningPods(ctx context.Context, node *reaperv1alpha1.ReaperNode) []installer.PodSandbox {
 	run, err := r.newRun(node)
 	if err != nil {
@@ -114,17 +113,10 @@ func (r *Reconciler) waitForPods(ctx context.Context, node *reaperv1alpha1.Reape
 	return ctrl.Result{RequeueAfter: podsRecheckInterval}, nil
 }
 
-// podsRunningMessage names at most maxNamedPods of the pods and says what to do.
+// podsRunningMessage names at most maxNamedPods of the pods and the action that ends the wait.
 func podsRunningMessage(pods []installer.PodSandbox) string {
-	names := make([]string, 0, maxNamedPods)
-	for _, pod := range pods[:min(len(pods), maxNamedPods)] {
-		names = append(names, pod.String())
-	}
-	list := strings.Join(names, ", ")
-	if len(pods) > maxNamedPods {
-		list += fmt.Sprintf(" and %d more", len(pods)-maxNamedPods)
-	}
-	return fmt.Sprintf("%d pods of Reaper's runtime handlers still run on the node (%s); the agent reverts the node when they are gone: delete them, or wait for them to end", len(pods), list)
+	return fmt.Sprintf("pods of Reaper's runtime handlers still run on the node: %s; the agent reverts the node when they are gone: delete them, or wait for them to end",
+		installer.DescribePods(pods, maxNamedPods))
 }
 
 // uninstall reverts what the installs recorded, restarts containerd and removes the

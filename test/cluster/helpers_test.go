@@ -43,6 +43,7 @@ type cluster struct {
 	nextVersion string
 	placeholder string
 	httpget     string
+	repoRoot    string
 	chart       string
 }
 
@@ -73,7 +74,8 @@ func loadCluster(t *testing.T) *cluster {
 
 	placeholderImage, httpgetImage = c.placeholder, c.httpget
 	_, file, _, _ := runtime.Caller(0)
-	c.chart = filepath.Join(filepath.Dir(file), "..", "..", "charts", "reaper")
+	c.repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
+	c.chart = filepath.Join(c.repoRoot, "charts", "reaper")
 	return c
 }
 

@@ -155,7 +155,7 @@ func (s *suite) testUpgrade(t *testing.T) {
 }
 
 // checkSleeperRunning fails unless the sleeper pod still runs the same container, without a
-// restart, in the same node process, and answers an exec.
+// restart, in the same node process, and that kubectl exec into it works.
 func (s *suite) checkSleeperRunning(t *testing.T, containerID string) {
 	t.Helper()
 	c := s.cluster
@@ -176,6 +176,9 @@ func (s *suite) checkSleeperRunning(t *testing.T, containerID string) {
 
 func (s *suite) testUninstall(t *testing.T) {
 	c := s.cluster
+	if s.sleeperPID != "" {
+		s.checkInstallerRefuses(t)
+	}
 	uninstall := c.startHelm(t, "uninstall", "reaper", "--namespace", releaseNamespace, "--wait", "--timeout", "5m")
 
 	if s.sleeperPID != "" {
@@ -218,9 +221,31 @@ func (s *suite) testUninstall(t *testing.T) {
 	}
 }
 
+// checkInstallerRefuses runs reaper-installer uninstall on the node while the sleeper pod runs,
+// as an administrator might on a node that Helm manages, and checks that it refuses, names the
+// pod and leaves containerd's config alone.
+func (s *suite) checkInstallerRefuses(t *testing.T) {
+	c := s.cluster
+	containerdDir := filepath.Join(c.dir, "c")
+	out, err := run("", filepath.Join(c.repoRoot, "bin", "reaper-installer"), "uninstall",
+		"--containerd-config", c.containerdConfig(), "--containerd-socket", filepath.Join(containerdDir, "containerd.sock"),
+		"--install-dir", c.installDir(), "--link-dir", filepath.Join(containerdDir, "path"),
+		"--lock-file", filepath.Join(containerdDir, "installer.lock"), "--restart", "none")
+	if err == nil {
+		t.Fatalf("reaper-installer uninstall reverted the node while pod %s ran: %s", sleeperPod, out)
+	}
+	t.Logf("reaper-installer uninstall refused: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, workloadNamespace+"/"+sleeperPod) || !strings.Contains(out, "--force") {
+		t.Errorf("reaper-installer uninstall refused without naming the pod %s/%s and --force: %s", workloadNamespace, sleeperPod, out)
+	}
+	if drift := listDir(t, c.dropInDir()); slices.Equal(drift, s.dropInsBefore) {
+		t.Errorf("reaper-installer uninstall removed Reaper's drop-in although it refused: %s lists %v", c.dropInDir(), drift)
+	}
+}
+
 // checkUninstallWaitsForPods checks what docs/operator.md promises for a reaper pod that runs
 // during helm uninstall: the agent leaves the node installed and names the pod in the
-// ReaperNode's conditions, the pod keeps running and answers exec, and once the pod is deleted
+// ReaperNode's conditions, the pod keeps running and exec into it works, and once the pod is deleted
 // the uninstall goes on.
 func (s *suite) checkUninstallWaitsForPods(t *testing.T) {
 	c := s.cluster

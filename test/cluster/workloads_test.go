@@ -90,7 +90,7 @@ func (s *suite) testPodLogsAndExec(t *testing.T) {
 }
 
 // checkExecTTY runs kubectl exec -it under script(1), which gives kubectl a terminal as a user's
-// shell would, and checks that the command sees a terminal of its own.
+// shell would, and checks that the command gets a terminal of its own.
 func (s *suite) checkExecTTY(t *testing.T) {
 	c := s.cluster
 	if _, err := exec.LookPath("script"); err != nil {
@@ -219,7 +219,7 @@ func (s *suite) testConfigMapSecretToken(t *testing.T) {
 	c.deleteLater(t, "secret", "credentials")
 
 	// The token authenticates a SelfSubjectReview, which every authenticated user may create,
-	// and the API server answers with the token's user name.
+	// and the API server returns the token's user name.
 	pod := reaperPod("reader", corev1.RestartPolicyNever, `set -e
 cat /etc/demo/config/greeting; echo
 cat /etc/demo/secret/password; echo

@@ -1,5 +1,5 @@
 // Command httpget is the only file of the httpget test image: it fetches a URL and prints the
-// response body, so a pod of the runc handler can check that a Service answers. It tries again
+// response body, so a pod of the runc handler can check that a Service responds. It tries again
 // until -timeout passes, because a Service's rules and endpoints take a moment to appear.
 package main
 
