@@ -52,7 +52,10 @@ containerd would no longer find their containers. Delete those pods first, or pa
 // node. A node without a record, or whose containerd is unreachable, passes.
 func checkNoReaperPods(ctx context.Context, host *installer.Host, opts installer.Options) error {
 	record, err := installer.ReadRecord(opts)
-	if err != nil || record == nil {
+	if err != nil {
+		return err
+	}
+	if record == nil {
 		return nil
 	}
 	handlers := make([]string, 0, len(record.Handlers))
