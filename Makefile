@@ -53,7 +53,8 @@ cluster-smoke: components build cluster-bins
 ## e2e-cluster: start a cluster with CLUSTER_REAPER=none, helm install Reaper from the image of
 ## make image, run reaper workloads, helm upgrade to a second build and helm uninstall, tear down,
 ## check the host and print "N passed, N failed" (needs root). E2E_CLUSTER_FLAGS passes flags to
-## go test, such as E2E_CLUSTER_FLAGS="-run TestReaper/job". CLUSTER_KEEP=1 keeps the cluster.
+## go test; the steps build on helm install, so keep it in a -run filter, such as
+## E2E_CLUSTER_FLAGS="-run 'TestReaper/(helm_install|job)'". CLUSTER_KEEP=1 keeps the cluster.
 e2e-cluster: components build cluster-bins image
 	VERSION=$(VERSION) hack/e2e-cluster.sh $(E2E_CLUSTER_FLAGS)
 

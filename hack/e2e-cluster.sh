@@ -12,7 +12,8 @@
 # and the host must be as before, as in hack/cluster-smoke.sh. The last line counts the suite's
 # tests: "N passed, N failed".
 #
-# The flags go to go test after -count=1 -v -timeout 25m, such as -run 'TestReaper/pod'.
+# The flags go to go test after -count=1 -v -timeout 25m. Every step needs the helm install
+# step, so a -run filter keeps it, such as -run 'TestReaper/(helm_install|job)'.
 # CLUSTER_KEEP=1 leaves the cluster running after the suite, for a look with DIR/kubectl.
 #
 # Needs root, everything hack/cluster-up.sh needs, helm (hack/helm.sh) and the image of
