@@ -62,13 +62,34 @@ print_counts() {
   echo "$passed passed, $failed failed"
 }
 
+# on_exit tears the cluster down unless CLUSTER_KEEP=1, removes WORK, and prints the counts as
+# the last line, with a failure of the set-up counted as one failed test.
+on_exit() {
+  local status=$?
+  if [[ ${CLUSTER_KEEP:-0} == 1 ]]; then
+    log "the cluster keeps running: run kubectl as $DIR/kubectl ARGS; remove it with hack/cluster-down.sh $DIR"
+  else
+    [[ -f $DIR/netns ]] && NETNS=$(<"$DIR/netns")
+    "$REPO_ROOT/hack/cluster-down.sh" "$DIR" || status=1
+    if [[ -n ${NETNS:-} ]]; then
+      (check_clean) || status=1
+    fi
+  fi
+  rm -rf "$WORK"
+  if [[ -z ${COUNTS:-} ]]; then
+    log "error: the set-up failed before the suite ran"
+    COUNTS="0 passed, 1 failed"
+  fi
+  echo "$COUNTS"
+  exit "$status"
+}
+
 main() {
   require_root
   record_host_state
   DIR=$(mktemp -u /tmp/rce.XXXX)
   WORK=$(mktemp -d)
-  # Tear down on any failure, so a failed run leaves nothing behind either.
-  trap '"$REPO_ROOT/hack/cluster-down.sh" "$DIR" || true; rm -rf "$WORK"' EXIT
+  trap on_exit EXIT
 
   [[ -f $(reaper_bin)/images/reaper-$VERSION.tar ]] ||
     die "$(reaper_bin)/images/reaper-$VERSION.tar is missing; run make image"
@@ -79,19 +100,9 @@ main() {
   import_image "$DIR" "$(reaper_bin)/images/reaper-$NEXT_VERSION.tar"
   import_image "$DIR" "$(httpget_image_tar)"
 
-  local status=0 counts
+  local status=0
   run_suite "$@" || status=$?
-  counts=$(print_counts "$status")
-
-  if [[ ${CLUSTER_KEEP:-0} == 1 ]]; then
-    trap 'rm -rf "$WORK"' EXIT
-    log "the cluster keeps running: run kubectl as $DIR/kubectl ARGS; remove it with hack/cluster-down.sh $DIR"
-  else
-    trap 'rm -rf "$WORK"' EXIT
-    "$REPO_ROOT/hack/cluster-down.sh" "$DIR"
-    (check_clean) || status=1
-  fi
-  echo "$counts"
+  COUNTS=$(print_counts "$status")
   return "$status"
 }
 

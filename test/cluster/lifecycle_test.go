@@ -212,6 +212,16 @@ func (s *suite) testUninstall(t *testing.T) {
 	if out := c.mustKubectl(t, "get", "reapernodes", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("ReaperNodes left after helm uninstall: %s", out)
 	}
+	eventually(t, waitTimeout, "no pod left in "+releaseNamespace, func() error {
+		out, err := c.kubectl("-n", releaseNamespace, "get", "pods", "-o", "name")
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) != "" {
+			return fmt.Errorf("pods left: %s", strings.Join(strings.Fields(out), " "))
+		}
+		return nil
+	})
 
 	out, err := c.applyErr(reaperPod("after-uninstall", corev1.RestartPolicyNever, "echo should not run"))
 	if err == nil {
