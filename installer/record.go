@@ -358,3 +358,12 @@ func union(a, b []string) []string {
 	}
 	return out
 }
+
+// HandlerNames returns the names of the runtime handlers that the install registered.
+func (r *Record) HandlerNames() []string {
+	names := make([]string, 0, len(r.Handlers))
+	for _, handler := range r.Handlers {
+		names = append(names, handler.Name)
+	}
+	return names
+}

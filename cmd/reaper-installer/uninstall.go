@@ -58,10 +58,7 @@ func checkNoReaperPods(ctx context.Context, host *installer.Host, opts installer
 	if record == nil {
 		return nil
 	}
-	handlers := make([]string, 0, len(record.Handlers))
-	for _, handler := range record.Handlers {
-		handlers = append(handlers, handler.Name)
-	}
+	handlers := record.HandlerNames()
 
 	pods, err := host.ReadySandboxes(ctx, handlers)
 	if err != nil {

@@ -91,9 +91,16 @@ func (r *Reconciler) runningPods(ctx context.Context, node *reaperv1alpha1.Reape
 	if err != nil {
 		return nil
 	}
-	pods, err := run.host.ReadySandboxes(ctx, run.handlers())
+	// The record names the handlers that the install registered, which the flags or the
+	// spec may have renamed since.
+	handlers := run.handlers()
+	if record, err := installer.ReadRecord(run.opts); err == nil && record != nil {
+		handlers = record.HandlerNames()
+	}
+
+	pods, err := run.host.ReadySandboxes(ctx, handlers)
 	if err != nil {
-		ctrl.LoggerFrom(ctx).Info("Cannot list the node's pods through CRI; reverting the node without waiting for Reaper's pods", "error", err.Error())
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the node's pods through CRI failed; reverting the node without waiting for Reaper's pods")
 		return nil
 	}
 	return pods
