@@ -27,6 +27,7 @@ func TestReaper(t *testing.T) {
 		{"namespace without opt-in denied", s.testDeniedNamespace},
 		{"memory limit OOMKilled", s.testOOMKilled},
 		{"host binary", s.testHostBinary},
+		{"protected runtimeclass", s.testProtectedRuntimeClass},
 		{"helm upgrade keeps pods running", s.testUpgrade},
 		{"helm uninstall reverts the node", s.testUninstall},
 	}

@@ -3,8 +3,10 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +357,33 @@ func (s *suite) testHostBinary(t *testing.T) {
 	c.waitPodPhase(t, workloadNamespace, "uptime", "Succeeded")
 	if out := c.mustKubectl(t, "-n", workloadNamespace, "logs", "uptime"); !strings.Contains(out, "load average") {
 		t.Errorf("kubectl logs uptime printed %q, expected the node's uptime with its load average", out)
+	}
+}
+
+func (s *suite) testProtectedRuntimeClass(t *testing.T) {
+	c := s.cluster
+	// Under the overlay of the protected mode the write succeeds in the container, but the
+	// node's /etc never gets the file, and /etc/shadow reads as empty.
+	marker := filepath.Join("/etc", "reaper-e2e-protected-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	pod := reaperPod("protected", corev1.RestartPolicyNever, fmt.Sprintf(`set -e
+echo written > %s
+echo "inside: $(cat %s)"
+echo "shadow bytes: $(wc -c < /etc/shadow)"`, marker, marker))
+	protected := "reaper-protected"
+	pod.Spec.RuntimeClassName = &protected
+	c.apply(t, pod)
+	c.deleteLater(t, "pod", "protected")
+	c.waitPodPhase(t, workloadNamespace, "protected", "Succeeded")
+
+	out := c.mustKubectl(t, "-n", workloadNamespace, "logs", "protected")
+	if !strings.Contains(out, "inside: written") {
+		t.Errorf("kubectl logs protected printed %q, expected the container to read back its own write", out)
+	}
+	if !strings.Contains(out, "shadow bytes: 0") {
+		t.Errorf("kubectl logs protected printed %q, expected /etc/shadow masked as an empty file", out)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		_ = os.Remove(marker)
+		t.Errorf("the protected pod's write reached the node's %s (stat: %v)", marker, err)
 	}
 }
