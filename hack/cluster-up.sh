@@ -88,6 +88,32 @@ bin() {
   die "$1 not found in ${BIN_DIRS[*]}"
 }
 
+# cluster_dirs prints the DIR of every cluster of this script whose kubelet runs, from the
+# kubelet's --config DIR/kubelet-config.yaml.
+cluster_dirs() {
+  local cmdline config
+  local -a args
+  for cmdline in /proc/[0-9]*/cmdline; do
+    mapfile -d '' -t args 2>/dev/null <"$cmdline" || continue
+    [[ ${#args[@]} -gt 2 && ${args[0]##*/} == kubelet && ${args[1]} == --config ]] || continue
+    config=${args[2]}
+    if [[ $config == */kubelet-config.yaml && -f ${config%/*}/.cluster-up ]]; then
+      echo "${config%/*}"
+    fi
+  done
+}
+
+# check_no_other_cluster fails when another cluster of this script exists. Two clusters would
+# share the host's kubepods cgroups and /var/lib/kubelet, and the first teardown would remove
+# them from under the second.
+check_no_other_cluster() {
+  local namespaces dirs
+  namespaces=$(ip netns list | grep -o '^reaper-cluster-[0-9a-f]*' | paste -sd ' ' || true)
+  dirs=$(cluster_dirs | paste -sd ' ')
+  [[ -z $namespaces && -z $dirs ]] && return
+  die "another local cluster exists (network namespace ${namespaces:-none}, folder ${dirs:-unknown}): only one can run on a machine, because clusters share the kubepods cgroups and /var/lib/kubelet; remove it with hack/cluster-down.sh FOLDER (make cluster-down CLUSTER_DIR=FOLDER) first"
+}
+
 # record_if_new PATH: lists PATH in DIR/created unless it exists, so cluster-down.sh removes it.
 record_if_new() {
   [[ -e $1 ]] || echo "$1" >>"$DIR/created"
@@ -340,6 +366,7 @@ main() {
   REAPER_MODE=$(reaper_mode)
   require_root
   check_inputs
+  check_no_other_cluster
 
   mkdir -p "$DIR"/{logs,pids,pod-logs,flexvolume}
   touch "$DIR/.cluster-up"

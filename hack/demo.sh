@@ -19,6 +19,11 @@ readonly RELEASE_NAMESPACE=reaper-system
 readonly NODE_NAME=reaper-node
 readonly EXAMPLE=$REPO_ROOT/examples/first-pod.yaml
 readonly WAIT_TIMEOUT_SECONDS=180
+# hack/cluster-up.sh takes a DIR of at most this many characters.
+readonly MAX_DIR_LENGTH=34
+# The image of examples/first-pod.yaml, which the cluster gets as a second name of its pause
+# image, so the example applies unchanged on a machine that cannot pull it.
+readonly EXAMPLE_IMAGE=registry.k8s.io/pause:3.10
 
 VERSION=${VERSION:-$(git -C "$REPO_ROOT" describe --tags --always --dirty 2>/dev/null || echo dev)}
 DIR=${CLUSTER_DIR:-/tmp/reaper-cluster}
@@ -39,7 +44,9 @@ show() {
 cleanup() {
   local status=$?
   trap '' INT TERM
-  if [[ ${KEEP:-0} == 1 ]]; then
+  # cluster-up.sh writes this marker first, so without it there is nothing to keep or remove.
+  [[ -f $DIR/.cluster-up ]] || exit "$status"
+  if [[ ${KEEP:-0} == 1 && -f $DIR/netns ]]; then
     print_usage
   else
     "$REPO_ROOT/hack/cluster-down.sh" "$DIR" || log "teardown of $DIR failed; run hack/cluster-down.sh $DIR"
@@ -55,6 +62,9 @@ $(<"$DIR/netns"), so use the wrappers that enter it:
   $DIR/kubectl get reapernodes
   $DIR/kubectl -n reaper-demo exec -it hello-host -- /bin/sh
   $DIR/helm -n $RELEASE_NAMESPACE status reaper
+The cluster pulls no images. Its containerd has $EXAMPLE_IMAGE (the local pause image,
+as in examples/first-pod.yaml), $PLACEHOLDER_IMAGE and reaper:$VERSION, so give pods one of
+these with imagePullPolicy IfNotPresent; a reaper pod runs the node's binaries whatever its image.
 Remove the cluster and everything it created on this machine with:
   make cluster-down CLUSTER_DIR=$DIR
 USAGE
@@ -100,11 +110,17 @@ wait_reaper_node_ready() {
   die "ReaperNode $NODE_NAME is in phase '$phase', not Ready, after ${WAIT_TIMEOUT_SECONDS}s"
 }
 
-# run_example applies examples/first-pod.yaml with the cluster's pause image, which is imported,
-# in place of registry.k8s.io/pause, which a machine without registry access cannot pull.
+# tag_example_image gives the cluster's imported pause image the name EXAMPLE_IMAGE too.
+tag_example_image() {
+  local output
+  output=$("$(containerd_bin)/ctr" --address "$DIR/c/containerd.sock" -n k8s.io images tag --force \
+    "$PAUSE_IMAGE" "$EXAMPLE_IMAGE" 2>&1) || die "ctr images tag $PAUSE_IMAGE $EXAMPLE_IMAGE failed: $output"
+  log "the cluster's containerd has the local pause image also as $EXAMPLE_IMAGE, the image of examples/first-pod.yaml"
+}
+
 run_example() {
-  printf '\n$ kubectl apply -f examples/first-pod.yaml\n' >&2
-  sed "s|image: registry.k8s.io/pause:3.10|image: $PAUSE_IMAGE|" "$EXAMPLE" | kubectl_cmd apply -f -
+  tag_example_image
+  show kubectl_cmd apply -f "$EXAMPLE"
   kubectl_cmd -n reaper-demo wait --for=condition=Ready pod/hello-host --timeout "${WAIT_TIMEOUT_SECONDS}s" >/dev/null ||
     die "pod hello-host did not become Ready; see $DIR/kubectl -n reaper-demo describe pod hello-host"
   show kubectl_cmd -n reaper-demo get pod hello-host -o wide
@@ -112,9 +128,15 @@ run_example() {
   show kubectl_cmd -n reaper-demo exec hello-host -- uptime
 }
 
+check_dir() {
+  [[ $DIR == /* && ${#DIR} -le $MAX_DIR_LENGTH ]] ||
+    die "CLUSTER_DIR=$DIR is not valid: use an absolute path of at most $MAX_DIR_LENGTH characters, such as /tmp/reaper-cluster"
+  [[ ! -e $DIR ]] || die "CLUSTER_DIR $DIR exists: remove that cluster with make cluster-down CLUSTER_DIR=$DIR first"
+}
+
 main() {
   require_root
-  [[ ! -e $DIR ]] || die "$DIR exists; remove that cluster with make cluster-down CLUSTER_DIR=$DIR, or set CLUSTER_DIR"
+  check_dir
   [[ -f $(reaper_bin)/images/reaper-$VERSION.tar ]] ||
     die "$(reaper_bin)/images/reaper-$VERSION.tar is missing; run make image"
   trap cleanup EXIT

@@ -41,13 +41,22 @@ func runInit(status *os.File) error {
 	if err := writeNetworkSysctls(config.NetworkSysctls); err != nil {
 		return err
 	}
+	// The protected mode's mount namespace has a read-only /proc, so the OOM score is
+	// written through the host's /proc first.
+	oomWarning, err := applyOOMScoreAdj(config.OOMScoreAdj)
+	if err != nil {
+		return err
+	}
 	if err := enterMountNamespace(config); err != nil {
 		return err
 	}
 
-	warnings, err := applyIdentity(config)
-	if err != nil {
+	if err := applyIdentity(config); err != nil {
 		return err
+	}
+	var warnings []string
+	if oomWarning != "" {
+		warnings = append(warnings, oomWarning)
 	}
 
 	if err := os.Chdir(config.Cwd); err != nil {
@@ -95,40 +104,31 @@ func readInitConfig() (*InitConfig, error) {
 	return &config, nil
 }
 
-// applyIdentity applies what needs privileges first (rlimits, OOM score, bounding
-// set), then the user, then the capabilities that the user keeps.
-func applyIdentity(config *InitConfig) ([]string, error) {
+// applyIdentity applies what needs privileges first (rlimits, bounding set), then
+// the user, then the capabilities that the user keeps.
+func applyIdentity(config *InitConfig) error {
 	caps, err := parseCapabilities(config.Capabilities)
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	if err := applyRlimits(config.Rlimits); err != nil {
-		return nil, err
-	}
-
-	var warnings []string
-	warning, err := applyOOMScoreAdj(config.OOMScoreAdj)
-	if err != nil {
-		return nil, err
-	}
-	if warning != "" {
-		warnings = append(warnings, warning)
+		return err
 	}
 
 	if err := caps.dropBounding(); err != nil {
-		return nil, err
+		return err
 	}
 
 	// Keep the permitted set across the uid change; apply then trims it to the spec's.
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("failed to keep capabilities across the uid change: %w", err)
+		return fmt.Errorf("failed to keep capabilities across the uid change: %w", err)
 	}
 
 	if err := applyUser(config.User); err != nil {
-		return nil, err
+		return err
 	}
-	return warnings, caps.apply()
+	return caps.apply()
 }
 
 // applyUser sets the groups, gid, uid and umask of the spec's user. Go applies each

@@ -195,13 +195,22 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() e
 	}
 }
 
-// waitPodPhase waits until the pod reaches phase, and fails with its description otherwise.
+// waitPodPhase waits until the pod reaches phase, and fails with its description when it ends
+// in another phase or the wait times out.
 func (c *cluster) waitPodPhase(t *testing.T, namespace, pod, phase string) {
 	t.Helper()
-	_, err := c.kubectl("-n", namespace, "wait", "--for=jsonpath={.status.phase}="+phase, "pod/"+pod, "--timeout", waitTimeout.String())
-	if err != nil {
-		describe, _ := c.kubectl("-n", namespace, "describe", "pod", pod)
-		t.Fatalf("pod %s/%s did not reach phase %s: %v\n%s", namespace, pod, phase, err, describe)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		current := c.jsonpath(namespace, "pod/"+pod, "{.status.phase}")
+		if current == phase {
+			return
+		}
+		ended := current == "Succeeded" || current == "Failed"
+		if ended || time.Now().After(deadline) {
+			describe, _ := c.kubectl("-n", namespace, "describe", "pod", pod)
+			t.Fatalf("pod %s/%s is in phase %q, expected %s:\n%s", namespace, pod, current, phase, describe)
+		}
+		time.Sleep(pollInterval)
 	}
 }
 

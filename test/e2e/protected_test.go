@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,8 +37,14 @@ cat "$2/file"; touch "$2/new" 2>/dev/null && echo submount-writable || echo subm
 echo to-volume > /data/out && echo volume-written
 echo started; exec sleep 600`, rootFile, submount)
 	config.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: volume}}
+	// The kubelet gives the containers of a BestEffort pod oom_score_adj 1000, which must be
+	// written although /proc is read-only in the protected view.
+	config.Linux.Resources = &runtimeapi.LinuxContainerResources{OomScoreAdj: 1000}
 	c := s.runContainer(t, p, config)
 	entries := waitLogLine(t, c, "stdout", "started")
+	if got, err := readInt(fmt.Sprintf("/proc/%d/oom_score_adj", s.containerPid(t, c))); err != nil || got != 1000 {
+		t.Errorf("the protected container has oom_score_adj %d (%v), expected the requested 1000", got, err)
+	}
 
 	want := []string{"0", "changed", "visible", "submount-read-only", "volume-written", "started"}
 	if got := logLines(entries, "stdout"); strings.Join(got, ",") != strings.Join(want, ",") {
