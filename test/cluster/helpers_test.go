@@ -72,7 +72,6 @@ func loadCluster(t *testing.T) *cluster {
 		t.Fatalf("%s not set: this suite needs the cluster that hack/e2e-cluster.sh starts; run make e2e-cluster", strings.Join(missing, ", "))
 	}
 
-	placeholderImage, httpgetImage = c.placeholder, c.httpget
 	_, file, _, _ := runtime.Caller(0)
 	c.repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
 	c.chart = filepath.Join(c.repoRoot, "charts", "reaper")

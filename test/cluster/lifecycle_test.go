@@ -146,7 +146,7 @@ func (s *suite) testUpgrade(t *testing.T) {
 	s.checkSleeperRunning(t, containerID)
 
 	// A pod started after the upgrade runs on the new shim.
-	c.apply(t, reaperPod("after-upgrade", corev1.RestartPolicyNever, "echo upgraded"))
+	c.apply(t, c.reaperPod("after-upgrade", corev1.RestartPolicyNever, "echo upgraded"))
 	c.waitPodPhase(t, workloadNamespace, "after-upgrade", "Succeeded")
 	if out := c.mustKubectl(t, "-n", workloadNamespace, "logs", "after-upgrade"); !strings.Contains(out, "upgraded") {
 		t.Errorf("kubectl logs after-upgrade printed %q, expected \"upgraded\"", out)
@@ -223,7 +223,7 @@ func (s *suite) testUninstall(t *testing.T) {
 		return nil
 	})
 
-	out, err := c.applyErr(reaperPod("after-uninstall", corev1.RestartPolicyNever, "echo should not run"))
+	out, err := c.applyErr(c.reaperPod("after-uninstall", corev1.RestartPolicyNever, "echo should not run"))
 	if err == nil {
 		t.Errorf("a reaper pod was admitted after helm uninstall: %s", out)
 	} else if !strings.Contains(err.Error(), `RuntimeClass "reaper" not found`) {

@@ -29,28 +29,26 @@ const sleepLoop = `echo pid=$$$$; echo %s; trap "echo stopping; exit 0" TERM; wh
 // reaperPodSpec returns the spec of a pod whose one container runs script with the node's
 // /bin/sh through the reaper RuntimeClass. The image is the placeholder, whose files Reaper does
 // not use.
-func reaperPodSpec(restart corev1.RestartPolicy, script string) corev1.PodSpec {
+func (c *cluster) reaperPodSpec(restart corev1.RestartPolicy, script string) corev1.PodSpec {
 	class := runtimeClass
 	return corev1.PodSpec{
 		RuntimeClassName: &class,
 		RestartPolicy:    restart,
 		Containers: []corev1.Container{{
 			Name:            "main",
-			Image:           placeholderImage,
+			Image:           c.placeholder,
 			ImagePullPolicy: corev1.PullNever,
 			Command:         []string{"/bin/sh", "-c", script},
 		}},
 	}
 }
 
-// placeholderImage is the image of reaper pods, set by loadCluster from PLACEHOLDER_IMAGE.
-var placeholderImage string
-
-func reaperPod(name string, restart corev1.RestartPolicy, script string) *corev1.Pod {
+// reaperPod returns a pod of the workload namespace with the spec of reaperPodSpec.
+func (c *cluster) reaperPod(name string, restart corev1.RestartPolicy, script string) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace},
-		Spec:       reaperPodSpec(restart, script),
+		Spec:       c.reaperPodSpec(restart, script),
 	}
 }
 
@@ -65,7 +63,7 @@ func (c *cluster) deleteLater(t *testing.T, kind, name string) {
 
 func (s *suite) testPodLogsAndExec(t *testing.T) {
 	c := s.cluster
-	c.apply(t, reaperPod(sleeperPod, corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, sleeperMarker)))
+	c.apply(t, c.reaperPod(sleeperPod, corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, sleeperMarker)))
 	c.waitPodReady(t, workloadNamespace, sleeperPod)
 
 	pid := c.hostPID(t, workloadNamespace, sleeperPod)
@@ -112,7 +110,7 @@ func (s *suite) checkExecTTY(t *testing.T) {
 func (s *suite) testGracefulDelete(t *testing.T) {
 	c := s.cluster
 
-	c.apply(t, reaperPod("graceful", corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, "graceful started")))
+	c.apply(t, c.reaperPod("graceful", corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, "graceful started")))
 	c.waitPodReady(t, workloadNamespace, "graceful")
 	pid := c.hostPID(t, workloadNamespace, "graceful")
 	start := time.Now()
@@ -126,7 +124,7 @@ func (s *suite) testGracefulDelete(t *testing.T) {
 	}
 
 	// This one ignores SIGTERM, so the kubelet kills it when the grace period ends.
-	c.apply(t, reaperPod("stubborn", corev1.RestartPolicyAlways, `echo pid=$$$$; echo stubborn started; trap "" TERM; while true; do sleep 1; done`))
+	c.apply(t, c.reaperPod("stubborn", corev1.RestartPolicyAlways, `echo pid=$$$$; echo stubborn started; trap "" TERM; while true; do sleep 1; done`))
 	c.waitPodReady(t, workloadNamespace, "stubborn")
 	pid = c.hostPID(t, workloadNamespace, "stubborn")
 	c.mustKubectl(t, "-n", workloadNamespace, "delete", "pod", "stubborn", "--grace-period=3", "--timeout", waitTimeout.String())
@@ -147,7 +145,7 @@ func (s *suite) testDeployment(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       reaperPodSpec(corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, "deployment pod started")),
+				Spec:       c.reaperPodSpec(corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, "deployment pod started")),
 			},
 		},
 	})
@@ -170,7 +168,7 @@ func (s *suite) testJob(t *testing.T) {
 		Spec: batchv1.JobSpec{
 			BackoffLimit: &backoff,
 			Template: corev1.PodTemplateSpec{
-				Spec: reaperPodSpec(corev1.RestartPolicyNever, `echo job ran as uid $(id -u)`),
+				Spec: c.reaperPodSpec(corev1.RestartPolicyNever, `echo job ran as uid $(id -u)`),
 			},
 		},
 	})
@@ -194,7 +192,7 @@ func (s *suite) testDaemonSet(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       reaperPodSpec(corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, "daemonset pod started")),
+				Spec:       c.reaperPodSpec(corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, "daemonset pod started")),
 			},
 		},
 	})
@@ -222,7 +220,7 @@ func (s *suite) testConfigMapSecretToken(t *testing.T) {
 
 	// The token authenticates a SelfSubjectReview, which every authenticated user may create,
 	// and the API server returns the token's user name.
-	pod := reaperPod("reader", corev1.RestartPolicyNever, `set -e
+	pod := c.reaperPod("reader", corev1.RestartPolicyNever, `set -e
 cat /etc/demo/config/greeting; echo
 cat /etc/demo/secret/password; echo
 sa=/var/run/secrets/kubernetes.io/serviceaccount
@@ -253,7 +251,7 @@ curl -sS --fail --cacert $sa/ca.crt -H "Authorization: Bearer $(cat $sa/token)" 
 func (s *suite) testService(t *testing.T) {
 	c := s.cluster
 	labels := map[string]string{"app": "reaper-web"}
-	web := reaperPod("web", corev1.RestartPolicyAlways,
+	web := c.reaperPod("web", corev1.RestartPolicyAlways,
 		`echo reaper-web-ok > /srv/www/index.html; exec python3 -m http.server 8080 --directory /srv/www`)
 	web.Labels = labels
 	web.Spec.Volumes = []corev1.Volume{{Name: "www", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
@@ -285,7 +283,7 @@ func (s *suite) testService(t *testing.T) {
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{
-				Name: "httpget", Image: httpgetImage, ImagePullPolicy: corev1.PullNever,
+				Name: "httpget", Image: c.httpget, ImagePullPolicy: corev1.PullNever,
 				Args: []string{"-timeout=60s", "http://" + clusterIP + "/"},
 			}},
 		},
@@ -298,16 +296,13 @@ func (s *suite) testService(t *testing.T) {
 	}
 }
 
-// httpgetImage is the image of the runc client pod, set by loadCluster from HTTPGET_IMAGE.
-var httpgetImage string
-
 func (s *suite) testDeniedNamespace(t *testing.T) {
 	c := s.cluster
 	const denied = "reaper-denied"
 	c.mustKubectl(t, "create", "namespace", denied)
 	t.Cleanup(func() { _, _ = c.kubectl("delete", "namespace", denied, "--wait=false") })
 
-	pod := reaperPod("refused", corev1.RestartPolicyNever, "echo should not run")
+	pod := c.reaperPod("refused", corev1.RestartPolicyNever, "echo should not run")
 	pod.Namespace = denied
 	out, err := c.applyErr(pod)
 	if err == nil {
@@ -325,7 +320,7 @@ func (s *suite) testDeniedNamespace(t *testing.T) {
 
 func (s *suite) testOOMKilled(t *testing.T) {
 	c := s.cluster
-	pod := reaperPod("hog", corev1.RestartPolicyNever, `exec python3 -c "data = b'x' * (512 << 20)"`)
+	pod := c.reaperPod("hog", corev1.RestartPolicyNever, `exec python3 -c "data = b'x' * (512 << 20)"`)
 	limit := resource.MustParse("64Mi")
 	pod.Spec.Containers[0].Resources = corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceMemory: limit},
@@ -350,7 +345,7 @@ func (s *suite) testOOMKilled(t *testing.T) {
 func (s *suite) testHostBinary(t *testing.T) {
 	c := s.cluster
 	// The placeholder image holds one file, /placeholder, so uptime can only come from the node.
-	pod := reaperPod("uptime", corev1.RestartPolicyNever, "")
+	pod := c.reaperPod("uptime", corev1.RestartPolicyNever, "")
 	pod.Spec.Containers[0].Command = []string{"/usr/bin/uptime"}
 	c.apply(t, pod)
 	c.deleteLater(t, "pod", "uptime")
@@ -365,7 +360,7 @@ func (s *suite) testProtectedRuntimeClass(t *testing.T) {
 	// Under the overlay of the protected mode the write succeeds in the container, but the
 	// node's /etc never gets the file, and /etc/shadow reads as empty.
 	marker := filepath.Join("/etc", "reaper-e2e-protected-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	pod := reaperPod("protected", corev1.RestartPolicyNever, fmt.Sprintf(`set -e
+	pod := c.reaperPod("protected", corev1.RestartPolicyNever, fmt.Sprintf(`set -e
 echo written > %s
 echo "inside: $(cat %s)"
 echo "shadow bytes: $(wc -c < /etc/shadow)"`, marker, marker))
