@@ -12,14 +12,6 @@ source "$(dirname "$0")/lib.sh"
 
 readonly STOP_TIMEOUT_SECONDS=10
 
-# running PID: succeeds while PID exists and is not a zombie.
-running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat:0:1} != Z ]]
-}
-
 # component_pid NAME prints the PID in DIR/pids/NAME.pid if that process still runs with an
 # argument under DIR, so a PID the kernel has given to another process is left alone.
 component_pid() {

@@ -17,8 +17,10 @@
 # The network namespace contains the node address NODE_IP (on its lo) and containerd's CNI bridge
 # network on POD_SUBNET, so the iptables rules of the kubelet and kube-proxy, the bridge and the
 # API server's ports stay in it. kube-proxy masquerades all Service traffic, because a reply
-# from a pod to a client on the same bridge would otherwise skip the reverse translation. The mount namespace contains files bind-mounted over the /proc/sys entries that the
-# kubelet would otherwise rewrite machine-wide, and the kubelet's volume mounts.
+# from a pod to a client on the same bridge would otherwise skip the reverse translation.
+#
+# The mount namespace contains files bind-mounted over the /proc/sys entries that the kubelet
+# would otherwise rewrite machine-wide, and the kubelet's volume mounts.
 #
 # Files in DIR:
 #   kubeconfig        admin kubeconfig for https://127.0.0.1:6443, reachable inside the namespace

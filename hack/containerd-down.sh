@@ -10,30 +10,25 @@ source "$(dirname "$0")/lib.sh"
 
 readonly STOP_TIMEOUT_SECONDS=10
 
-# containerd_pid prints the PID of the containerd serving DIR, or nothing.
-containerd_pid() {
+# pid_with_arg FILE ARG prints the PID in FILE if that process runs with the argument ARG, so a
+# PID that the kernel has given to another process is left alone. It prints nothing otherwise.
+pid_with_arg() {
   local pid=""
-  [[ -f $DIR/containerd.pid ]] && pid=$(<"$DIR/containerd.pid")
+  [[ -f $1 ]] && pid=$(<"$1")
   [[ -n $pid && -r /proc/$pid/cmdline ]] || return 0
-  if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$DIR/config.toml"; then
+  if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$2"; then
     echo "$pid"
   fi
 }
+
+# containerd_pid prints the PID of the containerd serving DIR, or nothing.
+containerd_pid() { pid_with_arg "$DIR/containerd.pid" "$DIR/config.toml"; }
 
 remove_pods() {
   [[ -n $(containerd_pid) && -f $DIR/crictl.yaml ]] || return 0
   # --force stops each pod and its containers before removing them.
   timeout 120 "$(crictl_bin)/crictl" --config "$DIR/crictl.yaml" rmp --all --force >/dev/null ||
     log "warning: removing the CRI pods failed; their shims are killed below"
-}
-
-# running PID: succeeds while PID exists and is not a zombie waiting for its parent.
-running() {
-  local stat
-  # A failed $(<file) redirection exits the script under set -e, so read with a command.
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat:0:1} != Z ]]
 }
 
 # wait_gone SECONDS PID...: waits until every PID has exited; fails after SECONDS.
@@ -55,14 +50,7 @@ wait_gone() {
 
 # supervisor_pid prints the PID of the hack/supervise.sh loop that restarts the containerd of DIR,
 # or nothing.
-supervisor_pid() {
-  local pid=""
-  [[ -f $DIR/supervisor.pid ]] && pid=$(<"$DIR/supervisor.pid")
-  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 0
-  if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$DIR/supervisor.stop"; then
-    echo "$pid"
-  fi
-}
+supervisor_pid() { pid_with_arg "$DIR/supervisor.pid" "$DIR/supervisor.stop"; }
 
 # stop_supervisor creates the stop file of the CONTAINERD_SUPERVISE=1 loop, so the loop does not
 # start containerd again after stop_containerd. The loop exits when containerd does.

@@ -61,6 +61,15 @@ reaper_bin() { echo "$REPO_ROOT/bin"; }
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# running PID: succeeds while PID exists and is not a zombie waiting for its parent.
+running() {
+  local stat
+  # A failed $(<file) redirection exits the script under set -e, so read with a command.
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
+}
+
 require_root() {
   [[ $(id -u) -eq 0 ]] || die "this step must run as root (it starts containerd and host processes); rerun with sudo"
 }

@@ -1,7 +1,7 @@
-// Package cluster holds the end-to-end suite of Reaper on a real Kubernetes cluster: the Helm
-// chart installed on the single-node cluster of hack/cluster-up.sh, the workloads a user runs
-// with runtimeClassName reaper, a Helm upgrade under running pods and a Helm uninstall that
-// reverts the node. It drives the cluster with kubectl and helm, as a user would, and checks the
+// Package cluster contains the end-to-end suite of Reaper on a real Kubernetes cluster. It
+// installs the Helm chart on the single-node cluster of hack/cluster-up.sh, runs the workloads a
+// user runs with runtimeClassName reaper, upgrades the release under running pods and uninstalls
+// it, which reverts the node. It drives the cluster with kubectl and helm, as a user would, and checks the
 // node's files and processes directly.
 //
 // `make e2e-cluster` runs it through hack/e2e-cluster.sh, which starts the cluster, imports the

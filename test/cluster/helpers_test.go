@@ -230,9 +230,9 @@ func processAlive(pid, marker string) bool {
 	return err == nil && strings.Contains(string(cmdline), marker)
 }
 
-// hostPID returns the node's PID of the first container of a reaper pod whose command prints
-// "pid=PID" as its first log line.
-func (c *cluster) hostPID(t *testing.T, namespace, pod string) string {
+// hostPID returns the node's PID that the first container of a reaper pod logs in a line
+// "pid=PID", and fails unless a process with that PID and marker in its command line runs.
+func (c *cluster) hostPID(t *testing.T, namespace, pod, marker string) string {
 	t.Helper()
 	var pid string
 	eventually(t, waitTimeout, "pid line in the log of "+pod, func() error {
@@ -244,13 +244,16 @@ func (c *cluster) hostPID(t *testing.T, namespace, pod string) string {
 			if value, ok := strings.CutPrefix(line, "pid="); ok {
 				pid = strings.TrimSpace(value)
 				if _, err := strconv.Atoi(pid); err != nil {
-					t.Fatalf("pod %s logged %q, which holds no PID", pod, line)
+					t.Fatalf("pod %s logged %q, which contains no PID", pod, line)
 				}
 				return nil
 			}
 		}
 		return errors.New("no pid= line yet in: " + out)
 	})
+	if !processAlive(pid, marker) {
+		t.Fatalf("pod %s logged PID %s, but no process with %q in its command line runs on the node with that PID", pod, pid, marker)
+	}
 	return pid
 }
 

@@ -177,7 +177,7 @@ func (s *suite) checkSleeperRunning(t *testing.T, containerID string) {
 func (s *suite) testUninstall(t *testing.T) {
 	c := s.cluster
 	if s.sleeperPID != "" {
-		s.checkInstallerRefuses(t)
+		s.checkInstallerRejectsUninstall(t)
 	}
 	uninstall := c.startHelm(t, "uninstall", "reaper", "--namespace", releaseNamespace, "--wait", "--timeout", "5m")
 
@@ -231,10 +231,10 @@ func (s *suite) testUninstall(t *testing.T) {
 	}
 }
 
-// checkInstallerRefuses runs reaper-installer uninstall on the node while the sleeper pod runs,
-// as an administrator might on a node that Helm manages, and checks that it refuses, names the
-// pod and leaves containerd's config alone.
-func (s *suite) checkInstallerRefuses(t *testing.T) {
+// checkInstallerRejectsUninstall runs reaper-installer uninstall on the node while the sleeper
+// pod runs, as an administrator might on a node that Helm manages. It checks that the command
+// fails, names the pod and leaves containerd's config alone.
+func (s *suite) checkInstallerRejectsUninstall(t *testing.T) {
 	c := s.cluster
 	containerdDir := filepath.Join(c.dir, "c")
 	out, err := run("", filepath.Join(c.repoRoot, "bin", "reaper-installer"), "uninstall",
@@ -244,19 +244,19 @@ func (s *suite) checkInstallerRefuses(t *testing.T) {
 	if err == nil {
 		t.Fatalf("reaper-installer uninstall reverted the node while pod %s ran: %s", sleeperPod, out)
 	}
-	t.Logf("reaper-installer uninstall refused: %s", strings.TrimSpace(out))
+	t.Logf("reaper-installer uninstall rejected the revert: %s", strings.TrimSpace(out))
 	if !strings.Contains(out, workloadNamespace+"/"+sleeperPod) || !strings.Contains(out, "--force") {
-		t.Errorf("reaper-installer uninstall refused without naming the pod %s/%s and --force: %s", workloadNamespace, sleeperPod, out)
+		t.Errorf("reaper-installer uninstall failed without naming the pod %s/%s and --force: %s", workloadNamespace, sleeperPod, out)
 	}
 	if drift := listDir(t, c.dropInDir()); slices.Equal(drift, s.dropInsBefore) {
-		t.Errorf("reaper-installer uninstall removed Reaper's drop-in although it refused: %s lists %v", c.dropInDir(), drift)
+		t.Errorf("reaper-installer uninstall removed Reaper's drop-in although it failed: %s lists %v", c.dropInDir(), drift)
 	}
 }
 
 // checkUninstallWaitsForPods checks what docs/operator.md promises for a reaper pod that runs
-// during helm uninstall: the agent leaves the node installed and names the pod in the
-// ReaperNode's conditions, the pod keeps running and exec into it works, and once the pod is deleted
-// the uninstall goes on.
+// during helm uninstall. The agent leaves the node installed and names the pod in the
+// ReaperNode's conditions, and the pod keeps running with a working exec. Once the pod is
+// deleted, the uninstall goes on.
 func (s *suite) checkUninstallWaitsForPods(t *testing.T) {
 	c := s.cluster
 	containerID := c.jsonpath(workloadNamespace, "pod/"+sleeperPod, "{.status.containerStatuses[0].containerID}")

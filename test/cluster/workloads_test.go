@@ -66,11 +66,7 @@ func (s *suite) testPodLogsAndExec(t *testing.T) {
 	c.apply(t, c.reaperPod(sleeperPod, corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, sleeperMarker)))
 	c.waitPodReady(t, workloadNamespace, sleeperPod)
 
-	pid := c.hostPID(t, workloadNamespace, sleeperPod)
-	if !processAlive(pid, sleeperMarker) {
-		t.Fatalf("pod %s logged PID %s, but no process of its command runs on the node with that PID", sleeperPod, pid)
-	}
-	s.sleeperPID = pid
+	s.sleeperPID = c.hostPID(t, workloadNamespace, sleeperPod, sleeperMarker)
 	if out := c.mustKubectl(t, "-n", workloadNamespace, "logs", sleeperPod); !strings.Contains(out, sleeperMarker) {
 		t.Errorf("kubectl logs %s printed %q, expected it to contain %q", sleeperPod, out, sleeperMarker)
 	}
@@ -112,7 +108,7 @@ func (s *suite) testGracefulDelete(t *testing.T) {
 
 	c.apply(t, c.reaperPod("graceful", corev1.RestartPolicyAlways, fmt.Sprintf(sleepLoop, "graceful started")))
 	c.waitPodReady(t, workloadNamespace, "graceful")
-	pid := c.hostPID(t, workloadNamespace, "graceful")
+	pid := c.hostPID(t, workloadNamespace, "graceful", "graceful started")
 	start := time.Now()
 	c.mustKubectl(t, "-n", workloadNamespace, "delete", "pod", "graceful", "--grace-period=60", "--timeout", waitTimeout.String())
 	// The process exits on SIGTERM, so the kubelet never waits out the 60 s grace period.
@@ -126,8 +122,12 @@ func (s *suite) testGracefulDelete(t *testing.T) {
 	// This one ignores SIGTERM, so the kubelet kills it when the grace period ends.
 	c.apply(t, c.reaperPod("stubborn", corev1.RestartPolicyAlways, `echo pid=$$$$; echo stubborn started; trap "" TERM; while true; do sleep 1; done`))
 	c.waitPodReady(t, workloadNamespace, "stubborn")
-	pid = c.hostPID(t, workloadNamespace, "stubborn")
+	pid = c.hostPID(t, workloadNamespace, "stubborn", "stubborn started")
+	start = time.Now()
 	c.mustKubectl(t, "-n", workloadNamespace, "delete", "pod", "stubborn", "--grace-period=3", "--timeout", waitTimeout.String())
+	if elapsed := time.Since(start); elapsed < 3*time.Second {
+		t.Errorf("kubectl delete --grace-period=3 of a process that ignores SIGTERM took %s, less than the grace period", elapsed.Round(100*time.Millisecond))
+	}
 	if processAlive(pid, "stubborn started") {
 		t.Errorf("the process of pod stubborn (PID %s) still runs after kubectl delete --grace-period=3", pid)
 	}
