@@ -5,8 +5,8 @@
 // node's files and processes directly.
 //
 // `make e2e-cluster` runs it through hack/e2e-cluster.sh, which starts the cluster, imports the
-// images and sets the environment below; the suite fails with the missing variable's name when
-// run otherwise. The tests run in order as the subtests of TestReaper, because each step
+// images and sets the environment below. Run otherwise, the suite fails with the missing
+// variable's name. The tests run in order as the subtests of TestReaper, because each step
 // builds on the one before: install, workloads, upgrade, uninstall.
 //
 // Environment (set by hack/e2e-cluster.sh):
